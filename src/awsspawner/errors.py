@@ -1,0 +1,180 @@
+"""The exceptions awsspawner raises.
+
+Every error that leaves awsspawner is one of these, so callers (and the hub log) can tell a
+configuration mistake from a capacity problem from AWS being unreachable::
+
+    AWSSpawnerError
+    ├── ConfigurationError          a c.AWSSpawner.<key> is wrong; names the key
+    └── ECSError                    an AWS call failed; carries operation, cluster, task
+        ├── ECSUnreachableError         no answer (connection refused, timeout)
+        ├── ECSThrottledError           ThrottlingException / 429 after botocore's retries
+        ├── ECSServerError              5xx / ServerException after botocore's retries
+        ├── ECSAccessDeniedError        AccessDeniedException: an IAM policy is missing
+        ├── ClusterNotFoundError        ClusterNotFoundException
+        ├── InvalidParameterError       InvalidParameterException / ClientException
+        ├── ClientTokenConflictError    ConflictException: same clientToken, other request
+        ├── TaskNotFoundError           the task is unknown to ECS
+        ├── TaskDefinitionError         the task definition cannot be found or derived
+        └── RunTaskFailedError          RunTask answered with failures[] and no task
+
+``ECSError.retryable`` says whether trying the same request again can help; the retry layer
+(see the docs' retry plan) looks at nothing else.
+
+Error messages never contain request parameters: RunTask's parameters carry the hub's API
+token in the environment overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AWSSpawnerError",
+    "ClientTokenConflictError",
+    "ClusterNotFoundError",
+    "ConfigurationError",
+    "ECSAccessDeniedError",
+    "ECSError",
+    "ECSServerError",
+    "ECSThrottledError",
+    "ECSUnreachableError",
+    "InvalidParameterError",
+    "RunTaskFailedError",
+    "TaskDefinitionError",
+    "TaskNotFoundError",
+]
+
+
+class AWSSpawnerError(Exception):
+    """Base class of every exception awsspawner raises on purpose."""
+
+
+class ConfigurationError(AWSSpawnerError, ValueError):
+    """A configuration value is wrong. ``key`` is the ``c.AWSSpawner.<key>`` to fix."""
+
+    def __init__(self, key: str, problem: str, *, owner: str = "AWSSpawner") -> None:
+        self.key = key
+        self.owner = owner
+        self.problem = problem
+        super().__init__(f"c.{owner}.{key}: {problem}")
+
+
+class ECSError(AWSSpawnerError):
+    """An AWS call failed.
+
+    ``operation`` is the API action (``RunTask``), ``code`` the AWS error code when AWS
+    answered, ``cluster`` and ``task`` what the call was about when known.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        cluster: str | None = None,
+        task: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.operation = operation
+        self.cluster = cluster
+        self.task = task
+        self.code = code
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = [f"operation={self.operation}"]
+        if self.cluster:
+            where.append(f"cluster={self.cluster}")
+        if self.task:
+            where.append(f"task={self.task}")
+        code = f"{self.code}: " if self.code else ""
+        return f"{code}{self.message} ({', '.join(where)})"
+
+
+class ECSUnreachableError(ECSError):
+    """No answer from AWS: connection refused or reset, or a timeout."""
+
+    retryable = True
+
+
+class ECSThrottledError(ECSError):
+    """AWS kept answering ThrottlingException after botocore's own retries."""
+
+    retryable = True
+
+
+class ECSServerError(ECSError):
+    """AWS answered with a server error (5xx) after botocore's own retries."""
+
+    retryable = True
+
+
+class ECSAccessDeniedError(ECSError):
+    """The hub's IAM identity may not make this call; the docs' IAM page lists what it needs."""
+
+
+class ClusterNotFoundError(ECSError):
+    """The cluster named by ``c.AWSSpawner.task_cluster_name`` does not exist in the region."""
+
+
+class InvalidParameterError(ECSError):
+    """ECS rejected the request's parameters."""
+
+
+class ClientTokenConflictError(ECSError):
+    """RunTask's clientToken was used before with different parameters."""
+
+
+class TaskNotFoundError(ECSError):
+    """ECS does not know the task (never existed, or stopped long ago and was forgotten)."""
+
+
+class TaskDefinitionError(ECSError):
+    """The task definition family or revision cannot be found, or a derived one not made."""
+
+
+class RunTaskFailedError(ECSError):
+    """RunTask succeeded as a call but started no task; ``failures`` says why.
+
+    Typical reasons: ``RESOURCE:MEMORY`` / ``RESOURCE:CPU`` (no container instance has room),
+    ``AGENT`` (the ECS agent is disconnected), ``ATTRIBUTE`` (no instance matches the placement
+    constraints), ``LOCATION``.
+    """
+
+    def __init__(
+        self,
+        failures: Sequence[Mapping[str, Any]],
+        *,
+        operation: str = "RunTask",
+        cluster: str | None = None,
+    ) -> None:
+        self.failures = [dict(f) for f in failures]
+        super().__init__(
+            describe_failures(self.failures), operation=operation, cluster=cluster, code=None
+        )
+
+    @property
+    def reasons(self) -> list[str]:
+        return [str(f.get("reason", "")) for f in self.failures]
+
+
+def describe_failures(failures: Sequence[Mapping[str, Any]]) -> str:
+    """One readable sentence from ECS ``failures[]`` entries."""
+    if not failures:
+        return "ECS started no task and gave no reason"
+    parts = []
+    for failure in failures:
+        reason = failure.get("reason") or "unknown reason"
+        detail = failure.get("detail")
+        arn = failure.get("arn")
+        text = str(reason)
+        if detail:
+            text += f" ({detail})"
+        if arn:
+            text += f" for {arn}"
+        parts.append(text)
+    return "ECS started no task: " + "; ".join(parts)

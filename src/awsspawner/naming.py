@@ -1,0 +1,114 @@
+"""Turning hub names into strings ECS accepts: tag values, tag keys and ``startedBy``.
+
+ECS tag values may hold only letters, numbers, spaces and ``_ . : / = + - @`` (at most 256
+characters); ``startedBy`` only ``[A-Za-z0-9-/_]`` (at most 128). JupyterHub user and server
+names may hold anything, so they are escaped:
+
+* :func:`escape_tag_value` keeps every allowed character except ``=`` and writes any other
+  character as ``=XX`` per UTF-8 byte (upper-case hex, like quoted-printable). Because ``=``
+  itself is escaped the mapping is one-to-one, and :func:`unescape_tag_value` reverses it.
+* A value whose escaped form is longer than 256 characters is cut and ends in ``=_`` plus 16
+  hex digits of its SHA-256 (an escaped value has ``=`` only before two hex digits, so a cut
+  value cannot equal an uncut one). Two names that differ therefore never share a tag value.
+  Cut values cannot be reversed: whoever matches tasks to users (the reaper) escapes the
+  hub's names and compares, never the other way round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+__all__ = [
+    "MAX_STARTED_BY",
+    "MAX_TAG_KEY",
+    "MAX_TAG_VALUE",
+    "escape_tag_value",
+    "is_valid_tag_key",
+    "is_valid_tag_value",
+    "started_by_for_hub",
+    "unescape_tag_value",
+]
+
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_STARTED_BY = 128
+
+_PUNCTUATION_ALLOWED = set("_.:/+-@ ")  # '=' is allowed by ECS but is our escape character
+_STARTED_BY_OK = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
+_STARTED_BY_BAD = re.compile(r"[^A-Za-z0-9/_-]")
+_ESCAPE = re.compile(r"(?:=[0-9A-F]{2})+")
+_CUT_MARK = "=_"
+_DIGEST_CHARS = 16
+
+
+def _kept(char: str) -> bool:
+    if char in _PUNCTUATION_ALLOWED:
+        return True
+    # Letters and numbers of any script are allowed; separators other than the plain space
+    # (line/paragraph separators, no-break spaces) are escaped to keep values on one line.
+    return unicodedata.category(char)[0] in ("L", "N")
+
+
+def _escape(text: str) -> str:
+    out = []
+    for char in text:
+        if _kept(char):
+            out.append(char)
+        else:
+            out.append("".join(f"={byte:02X}" for byte in char.encode("utf-8")))
+    return "".join(out)
+
+
+def escape_tag_value(text: str, limit: int = MAX_TAG_VALUE) -> str:
+    """Return ``text`` as a valid, collision-free ECS tag value (see the module docstring)."""
+    escaped = _escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
+    head = escaped[: limit - len(_CUT_MARK) - _DIGEST_CHARS]
+    # Never cut inside an =XX escape: drop a partial one at the end.
+    tail = head.rfind("=")
+    if tail != -1 and tail > len(head) - 3:
+        head = head[:tail]
+    return f"{head}{_CUT_MARK}{digest}"
+
+
+def unescape_tag_value(value: str) -> str:
+    """Reverse :func:`escape_tag_value`. Raises ValueError for a cut (hashed) value."""
+    if _CUT_MARK in value:
+        raise ValueError("this tag value was shortened with a hash and cannot be reversed")
+    return _ESCAPE.sub(lambda m: bytes.fromhex(m.group(0).replace("=", "")).decode("utf-8"), value)
+
+
+def is_valid_tag_value(value: str) -> bool:
+    """True when ECS accepts ``value`` as a tag value."""
+    return len(value) <= MAX_TAG_VALUE and all(_kept(c) or c == "=" for c in value)
+
+
+def is_valid_tag_key(key: str) -> bool:
+    """True when ECS accepts ``key`` as a tag key (the ``aws:`` prefix is reserved)."""
+    return (
+        0 < len(key) <= MAX_TAG_KEY
+        and not key.lower().startswith("aws:")
+        and all(_kept(c) or c == "=" for c in key)
+    )
+
+
+def started_by_for_hub(hub_id: str) -> str:
+    """The ``startedBy`` value of every task this hub starts.
+
+    A hub id made only of ``[A-Za-z0-9-/_]`` is used as it is, after the ``jupyterhub-``
+    prefix. Any other id is reduced to those characters and gets 8 hex digits of its SHA-256,
+    so two different hub ids never share a ``startedBy`` and ListTasks(startedBy=...) finds
+    exactly one hub's tasks.
+    """
+    prefix = "jupyterhub-"
+    candidate = prefix + hub_id
+    if _STARTED_BY_OK.match(candidate):
+        return candidate
+    digest = hashlib.sha256(hub_id.encode("utf-8")).hexdigest()[:8]
+    slug = _STARTED_BY_BAD.sub("-", hub_id)
+    room = MAX_STARTED_BY - len(prefix) - len(digest) - 1
+    return f"{prefix}{slug[:room]}-{digest}"

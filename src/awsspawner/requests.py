@@ -1,0 +1,177 @@
+"""Pure: one spawn's settings -> the keyword arguments of ECS RunTask.
+
+Nothing here talks to AWS, so every rule below is unit-tested without a server. The rules
+that earlier ECS spawners broke, and that botocore or ECS reject:
+
+* task-level ``cpu`` and ``memory`` overrides are strings; ``memoryReservation`` exists only on
+  the container override;
+* ``taskRoleArn`` only when one is configured;
+* ``launchType`` and ``capacityProviderStrategy`` never together, and no empty strategy;
+* ``networkConfiguration`` only for awsvpc task definitions, with ``assignPublicIp`` spelled
+  out (a public notebook port would bypass the hub's proxy);
+* ``placementConstraints`` only where ECS accepts them (not on Fargate);
+* ``startedBy`` identifies the hub, tags identify user, server and hub, in ECS's characters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError
+from .naming import escape_tag_value, started_by_for_hub
+from .settings import SpawnSettings
+from .taskdef import TaskDefinitionInfo
+
+__all__ = [
+    "MAX_OVERRIDES_CHARS",
+    "TAG_HUB",
+    "TAG_PROFILE",
+    "TAG_SERVER",
+    "TAG_USER",
+    "SpawnIdentity",
+    "build_run_task_request",
+    "build_tags",
+]
+
+MAX_OVERRIDES_CHARS = 8192
+TAG_USER = "awsspawner:user"
+TAG_SERVER = "awsspawner:server"
+TAG_HUB = "awsspawner:hub"
+TAG_PROFILE = "awsspawner:profile"
+
+
+@dataclass(frozen=True)
+class SpawnIdentity:
+    """Whose server this task is: what the tags and startedBy are made from."""
+
+    username: str
+    server_name: str = ""
+    profile: str = ""
+
+
+def build_tags(settings: SpawnSettings, identity: SpawnIdentity) -> list[dict[str, str]]:
+    """The task's tags: the admin's ``task_tags``, then the owner, user, server and hub."""
+    tags = dict(settings.task_tags)
+    user = escape_tag_value(identity.username)
+    tags[settings.task_owner_tag_name] = user
+    tags[TAG_USER] = user
+    tags[TAG_SERVER] = escape_tag_value(identity.server_name)
+    tags[TAG_HUB] = escape_tag_value(settings.hub_id)
+    if identity.profile:
+        tags[TAG_PROFILE] = escape_tag_value(identity.profile)
+    return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def _launch_fields(settings: SpawnSettings) -> dict[str, Any]:
+    launch = settings.launch
+    if launch.launch_type:
+        return {"launchType": launch.launch_type}
+    if launch.strategy:
+        return {"capacityProviderStrategy": [dict(item) for item in launch.strategy]}
+    return {}  # the cluster's default capacity provider strategy
+
+
+def _network_fields(settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> dict[str, Any]:
+    launch = settings.launch
+    if taskdef.network_mode != "awsvpc":
+        if launch.certainly_fargate:
+            raise ConfigurationError(
+                "task_definition_family",
+                f"{taskdef.arn} uses networkMode {taskdef.network_mode!r}, but Fargate "
+                "tasks need 'awsvpc'",
+            )
+        return {}
+    if launch.is_external:
+        raise ConfigurationError(
+            "task_definition_family",
+            f"{taskdef.arn} uses networkMode 'awsvpc', which ECS Anywhere (EXTERNAL) does "
+            "not support; use bridge, host or none",
+        )
+    if not settings.task_subnets:
+        raise ConfigurationError(
+            "task_subnets",
+            f"is required: task definition {taskdef.arn} uses awsvpc networking",
+        )
+    return {
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": list(settings.task_subnets),
+                "securityGroups": list(settings.task_security_groups),
+                "assignPublicIp": "ENABLED" if settings.assign_public_ip else "DISABLED",
+            }
+        }
+    }
+
+
+def _overrides(
+    settings: SpawnSettings,
+    taskdef: TaskDefinitionInfo,
+    command: Sequence[str] | None,
+    environment: Mapping[str, str],
+) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": settings.task_container_name}
+    if command:
+        container["command"] = list(command)
+    if environment:
+        container["environment"] = [
+            {"name": str(name), "value": str(value)} for name, value in environment.items()
+        ]
+    if settings.memory_reservation is not None:
+        container["memoryReservation"] = int(settings.memory_reservation)
+    overrides: dict[str, Any] = {"containerOverrides": [container]}
+    if settings.cpu is not None:
+        overrides["cpu"] = str(settings.cpu)
+    if settings.memory is not None:
+        overrides["memory"] = str(settings.memory)
+    if settings.task_role_arn:
+        overrides["taskRoleArn"] = settings.task_role_arn
+    size = len(json.dumps(overrides, separators=(",", ":")))
+    if size > MAX_OVERRIDES_CHARS:
+        # Report sizes and names only: the values include the hub's API token.
+        raise ConfigurationError(
+            "environment",
+            f"RunTask overrides would be {size} characters; ECS allows "
+            f"{MAX_OVERRIDES_CHARS}. Move large values into the task definition "
+            f"(environment variables: {', '.join(sorted(environment))})",
+        )
+    return overrides
+
+
+def build_run_task_request(
+    settings: SpawnSettings,
+    taskdef: TaskDefinitionInfo,
+    identity: SpawnIdentity,
+    *,
+    command: Sequence[str] | None,
+    environment: Mapping[str, str],
+    client_token: str,
+) -> dict[str, Any]:
+    """The complete RunTask kwargs for one spawn. Raises ConfigurationError, calls nothing."""
+    if settings.task_container_name not in taskdef.container_names:
+        raise ConfigurationError(
+            "task_container_name",
+            f"{settings.task_container_name!r} is not a container of {taskdef.arn}; it has "
+            f"{', '.join(repr(n) for n in taskdef.container_names) or 'none'}",
+        )
+    request: dict[str, Any] = {
+        "cluster": settings.task_cluster_name,
+        "taskDefinition": taskdef.arn,
+        "count": 1,
+        "startedBy": started_by_for_hub(settings.hub_id),
+        "clientToken": client_token,
+        "overrides": _overrides(settings, taskdef, command, environment),
+        "tags": build_tags(settings, identity),
+        "enableECSManagedTags": bool(settings.enable_ecs_managed_tags),
+        **_launch_fields(settings),
+        **_network_fields(settings, taskdef),
+    }
+    if settings.propagate_tags:
+        request["propagateTags"] = settings.propagate_tags
+    if settings.sends_placement_constraints:
+        request["placementConstraints"] = [dict(c) for c in settings.placement_constraints]
+    if settings.platform_version:
+        request["platformVersion"] = settings.platform_version
+    return request

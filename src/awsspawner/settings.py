@@ -1,0 +1,370 @@
+"""The settings of one spawn, checked as a whole.
+
+The spawner copies its configuration into a :class:`SpawnSettings` at the start of every spawn
+(a profile may change some values first) and never changes the long-lived spawner itself: a
+profile that chose ``launch_type='EC2'`` cannot leak into the next spawn.
+
+:func:`SpawnSettings.check` holds every rule that involves more than one setting, and is run
+twice: when the spawner is built (on the class configuration) and at the top of ``start()``
+(on this spawn's values) before any AWS call. Each error names the ``c.AWSSpawner.<key>`` to
+fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigurationError
+from .naming import is_valid_tag_key, is_valid_tag_value
+
+__all__ = ["FARGATE_PROVIDERS", "LaunchMode", "SpawnSettings", "fargate_memory_choices"]
+
+LAUNCH_TYPES = ("EC2", "FARGATE", "EXTERNAL")
+FARGATE_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
+FARGATE_SPOT_STRATEGY = ({"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 1},)
+PROPAGATE_TAGS = ("TASK_DEFINITION", "NONE")
+PLACEMENT_CONSTRAINT_TYPES = ("memberOf", "distinctInstance")
+MAX_PLACEMENT_CONSTRAINTS = 10
+# Our own tags plus ECS managed tags leave room for this many of the admin's (limit: 50).
+MAX_EXTRA_TAGS = 40
+
+
+def fargate_memory_choices(cpu: int) -> tuple[int, ...] | None:
+    """The task memory sizes (MiB) Fargate runs with ``cpu`` units, or None for no such cpu."""
+    gib = 1024
+    steps = {
+        512: (1 * gib, 4 * gib, gib),
+        1024: (2 * gib, 8 * gib, gib),
+        2048: (4 * gib, 16 * gib, gib),
+        4096: (8 * gib, 30 * gib, gib),
+        8192: (16 * gib, 60 * gib, 4 * gib),
+        16384: (32 * gib, 120 * gib, 8 * gib),
+    }
+    if cpu == 256:
+        return (512, 1024, 2048)
+    if cpu not in steps:
+        return None
+    low, high, step = steps[cpu]
+    return tuple(range(low, high + 1, step))
+
+
+@dataclass(frozen=True)
+class LaunchMode:
+    """Where ECS puts the task: one launch type, or a capacity provider strategy.
+
+    Exactly one of ``launch_type`` and ``strategy`` is set, or neither: an empty strategy list
+    means "the cluster's default capacity provider strategy" and sends neither field.
+    """
+
+    launch_type: str | None = None
+    strategy: tuple[Mapping[str, Any], ...] | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> LaunchMode:
+        if isinstance(value, str):
+            name = value.strip().upper()
+            if name == "FARGATE_SPOT":
+                return cls(strategy=FARGATE_SPOT_STRATEGY)
+            if name in LAUNCH_TYPES:
+                return cls(launch_type=name)
+            raise ConfigurationError(
+                "launch_type",
+                f"unknown launch type {value!r}; use one of 'EC2', 'FARGATE', 'FARGATE_SPOT', "
+                "'EXTERNAL', or a capacity provider strategy (a list of "
+                "{'capacityProvider': ..., 'weight': ..., 'base': ...} dicts)",
+            )
+        if isinstance(value, (list, tuple)):
+            return cls(
+                strategy=tuple(_check_strategy_item(i, item) for i, item in enumerate(value))
+            )
+        raise ConfigurationError(
+            "launch_type", f"must be a string or a list of dicts, not {type(value).__name__}"
+        )
+
+    @property
+    def providers(self) -> frozenset[str]:
+        return frozenset(str(item["capacityProvider"]) for item in self.strategy or ())
+
+    @property
+    def certainly_fargate(self) -> bool:
+        """True only when every way this launch can go ends on Fargate."""
+        if self.launch_type is not None:
+            return self.launch_type == "FARGATE"
+        return bool(self.strategy) and self.providers <= FARGATE_PROVIDERS
+
+    @property
+    def certainly_ec2(self) -> bool:
+        return self.launch_type == "EC2"
+
+    @property
+    def is_external(self) -> bool:
+        return self.launch_type == "EXTERNAL"
+
+    def describe(self) -> str:
+        if self.launch_type:
+            return self.launch_type
+        if not self.strategy:
+            return "the cluster's default capacity provider strategy"
+        return "capacity providers " + ", ".join(sorted(self.providers))
+
+
+def _check_strategy_item(index: int, item: Any) -> Mapping[str, Any]:
+    where = f"capacity provider strategy item {index}"
+    if not isinstance(item, Mapping):
+        raise ConfigurationError("launch_type", f"{where} must be a dict, not {item!r}")
+    unknown = set(item) - {"capacityProvider", "weight", "base"}
+    if unknown:
+        raise ConfigurationError(
+            "launch_type",
+            f"{where} has unknown keys {sorted(unknown)}; allowed: capacityProvider, weight, base",
+        )
+    provider = item.get("capacityProvider")
+    if not isinstance(provider, str) or not provider:
+        raise ConfigurationError("launch_type", f"{where} needs a 'capacityProvider' name")
+    for number in ("weight", "base"):
+        if number in item and (
+            not isinstance(item[number], int) or isinstance(item[number], bool) or item[number] < 0
+        ):
+            raise ConfigurationError(
+                "launch_type", f"{where}: {number!r} must be a non-negative integer"
+            )
+    if item.get("base", 0) > 100000 or item.get("weight", 0) > 1000:
+        raise ConfigurationError(
+            "launch_type", f"{where}: weight is at most 1000 and base at most 100000"
+        )
+    return dict(item)
+
+
+@dataclass(frozen=True)
+class SpawnSettings:
+    """The values one spawn uses, taken from the spawner's traits (plus any profile)."""
+
+    aws_region: str
+    task_cluster_name: str
+    task_definition_family: str
+    task_container_name: str
+    hub_id: str
+    launch: LaunchMode
+    task_definition_arn: str = ""
+    task_security_groups: tuple[str, ...] = ()
+    task_subnets: tuple[str, ...] = ()
+    assign_public_ip: bool = False
+    platform_version: str = ""
+    cpu: int | None = None
+    memory: int | None = None
+    memory_reservation: int | None = None
+    notebook_scheme: str = "http"
+    notebook_args: tuple[str, ...] = ()
+    task_role_arn: str = ""
+    image: str = ""
+    task_owner_tag_name: str = "Jupyter-User"
+    task_tags: Mapping[str, str] = field(default_factory=dict)
+    propagate_tags: str = "TASK_DEFINITION"
+    enable_ecs_managed_tags: bool = True
+    placement_constraints: tuple[Mapping[str, Any], ...] = ()
+    port_range_start: int = 8000
+    port_range_end: int = 9000
+    use_dynamic_port: bool = False
+
+    #: Trait names that become fields here. The spawner reads exactly these.
+    @classmethod
+    def trait_names(cls) -> tuple[str, ...]:
+        fields = (f.name for f in dataclasses.fields(cls) if f.name != "launch")
+        return (*fields, "launch_type")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> SpawnSettings:
+        """Build from a mapping of trait name -> value (the spawner's traits, profile applied)."""
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "launch" or f.name not in values:
+                continue
+            value = values[f.name]
+            if f.name in ("task_security_groups", "task_subnets", "notebook_args"):
+                value = tuple(value or ())
+            elif f.name == "placement_constraints":
+                value = tuple(dict(c) if isinstance(c, Mapping) else c for c in value or ())
+            elif f.name == "task_tags":
+                value = dict(value or {})
+            kwargs[f.name] = value
+        kwargs["launch"] = LaunchMode.parse(values.get("launch_type", "FARGATE"))
+        settings = cls(**kwargs)
+        settings.check()
+        return settings
+
+    # ----------------------------------------------------------------------------- checks
+
+    def check(self) -> None:
+        """Raise ConfigurationError for the first rule these settings break."""
+        for key in ("task_cluster_name", "aws_region", "hub_id"):
+            if not getattr(self, key):
+                raise ConfigurationError(key, "is required and is empty")
+        if not self.task_definition_arn and not self.task_definition_family:
+            raise ConfigurationError(
+                "task_definition_family",
+                "is required (or set c.AWSSpawner.task_definition_arn to one exact revision)",
+            )
+        if not self.task_container_name:
+            raise ConfigurationError(
+                "task_container_name",
+                "is required: the name of the notebook container in the task definition",
+            )
+        self._check_network()
+        self._check_resources()
+        self._check_tags()
+        self._check_placement()
+        self._check_ports()
+        if self.notebook_scheme not in ("http", "https"):
+            raise ConfigurationError(
+                "notebook_scheme", f"must be 'http' or 'https', not {self.notebook_scheme!r}"
+            )
+
+    def _check_network(self) -> None:
+        launch = self.launch
+        if launch.certainly_fargate and not self.task_subnets:
+            raise ConfigurationError(
+                "task_subnets",
+                f"is required for launch_type {launch.describe()}: Fargate "
+                "tasks always use awsvpc networking",
+            )
+        if self.assign_public_ip and (launch.certainly_ec2 or launch.is_external):
+            raise ConfigurationError(
+                "assign_public_ip",
+                f"must be False for launch_type {launch.describe()}: "
+                "ECS gives public IPs only to Fargate tasks",
+            )
+        if self.platform_version and not launch.certainly_fargate:
+            raise ConfigurationError(
+                "platform_version", f"applies only to Fargate, not launch_type {launch.describe()}"
+            )
+
+    def _check_resources(self) -> None:
+        for key in ("cpu", "memory", "memory_reservation"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigurationError(key, f"must be a positive number, not {value}")
+        if (
+            self.memory is not None
+            and self.memory_reservation is not None
+            and self.memory_reservation > self.memory
+        ):
+            raise ConfigurationError(
+                "memory_reservation",
+                f"({self.memory_reservation} MiB) cannot exceed "
+                f"c.AWSSpawner.memory ({self.memory} MiB)",
+            )
+        if not self.launch.certainly_fargate:
+            return
+        if self.cpu is not None and fargate_memory_choices(self.cpu) is None:
+            raise ConfigurationError(
+                "cpu",
+                f"Fargate cannot run a task with {self.cpu} CPU units; choose one of "
+                "256, 512, 1024, 2048, 4096, 8192, 16384",
+            )
+        if (
+            self.cpu is not None
+            and self.memory is not None
+            and self.memory not in (fargate_memory_choices(self.cpu) or ())
+        ):
+            raise ConfigurationError(
+                "memory",
+                f"Fargate cannot run {self.memory} MiB with cpu={self.cpu}; "
+                f"valid memory for that cpu: {_describe_memory(self.cpu)}",
+            )
+
+    def _check_tags(self) -> None:
+        if self.propagate_tags and self.propagate_tags not in PROPAGATE_TAGS:
+            hint = (
+                " (RunTask rejects SERVICE: it applies only to ECS services)"
+                if self.propagate_tags == "SERVICE"
+                else ""
+            )
+            raise ConfigurationError(
+                "propagate_tags",
+                f"must be 'TASK_DEFINITION', 'NONE' or empty, not {self.propagate_tags!r}{hint}",
+            )
+        if not is_valid_tag_key(self.task_owner_tag_name):
+            raise ConfigurationError(
+                "task_owner_tag_name",
+                f"{self.task_owner_tag_name!r} is not a valid ECS tag key (1-128 letters, "
+                "numbers, spaces and _.:/=+-@; no 'aws:' prefix)",
+            )
+        if len(self.task_tags) > MAX_EXTRA_TAGS:
+            raise ConfigurationError("task_tags", f"at most {MAX_EXTRA_TAGS} tags")
+        for key, value in self.task_tags.items():
+            if not isinstance(key, str) or not is_valid_tag_key(key):
+                raise ConfigurationError("task_tags", f"{key!r} is not a valid ECS tag key")
+            if key.startswith("awsspawner:") or key == self.task_owner_tag_name:
+                raise ConfigurationError(
+                    "task_tags", f"{key!r} is set by awsspawner itself and cannot be overridden"
+                )
+            if not isinstance(value, str) or not is_valid_tag_value(value):
+                raise ConfigurationError(
+                    "task_tags", f"the value of {key!r} is not a valid ECS tag value"
+                )
+
+    def _check_placement(self) -> None:
+        if len(self.placement_constraints) > MAX_PLACEMENT_CONSTRAINTS:
+            raise ConfigurationError(
+                "placement_constraints", f"ECS allows at most {MAX_PLACEMENT_CONSTRAINTS}"
+            )
+        for index, constraint in enumerate(self.placement_constraints):
+            _check_constraint(index, constraint)
+
+    def _check_ports(self) -> None:
+        for key in ("port_range_start", "port_range_end"):
+            value = getattr(self, key)
+            if not 1 <= value <= 65535:
+                raise ConfigurationError(key, f"must be a TCP port (1-65535), not {value}")
+        if self.port_range_start > self.port_range_end:
+            raise ConfigurationError(
+                "port_range_start",
+                f"({self.port_range_start}) is above "
+                f"c.AWSSpawner.port_range_end ({self.port_range_end})",
+            )
+
+    # --------------------------------------------------------------------------- derived
+
+    @property
+    def sends_placement_constraints(self) -> bool:
+        """Fargate rejects placement constraints; they apply to EC2 and EXTERNAL tasks."""
+        return bool(self.placement_constraints) and not self.launch.certainly_fargate
+
+
+def _describe_memory(cpu: int) -> str:
+    choices = fargate_memory_choices(cpu) or ()
+    if len(choices) <= 4:
+        return ", ".join(map(str, choices))
+    return f"{choices[0]} to {choices[-1]} in steps of {choices[1] - choices[0]}"
+
+
+def _check_constraint(index: int, constraint: Any) -> None:
+    where = f"item {index}"
+    if not isinstance(constraint, Mapping):
+        raise ConfigurationError(
+            "placement_constraints",
+            f"{where} must be a dict like {{'type': 'memberOf', 'expression': 'attribute:...'}}",
+        )
+    kind = constraint.get("type")
+    if kind not in PLACEMENT_CONSTRAINT_TYPES:
+        raise ConfigurationError(
+            "placement_constraints",
+            f"{where} has unknown type {kind!r}; ECS knows 'memberOf' and 'distinctInstance'",
+        )
+    unknown = set(constraint) - {"type", "expression"}
+    if unknown:
+        raise ConfigurationError(
+            "placement_constraints", f"{where} has unknown keys {sorted(unknown)}"
+        )
+    expression = constraint.get("expression")
+    if kind == "memberOf" and (not isinstance(expression, str) or not expression.strip()):
+        raise ConfigurationError(
+            "placement_constraints", f"{where}: a memberOf constraint needs an 'expression'"
+        )
+    if kind == "distinctInstance" and expression:
+        raise ConfigurationError(
+            "placement_constraints", f"{where}: a distinctInstance constraint takes no expression"
+        )
