@@ -8,18 +8,24 @@ on a :class:`~awsspawner.settings.SpawnSettings` built for that spawn.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
+import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from jupyterhub.spawner import Spawner
-from traitlets import default
+from jupyterhub.spawner import Spawner, SpawnException
+from sqlalchemy import inspect as orm_inspect
+from traitlets import Float, Unicode, default
 
 from .clients import ClientSettings, configured_endpoint, loop_shared, shared_client
 from .config import AWSSpawnerConfig
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ECSError, RunTaskFailedError
 from .gateway import ECSGateway
 from .requests import SpawnIdentity, build_run_task_request
+from .resolver import Endpoint, ResolveContext, default_resolvers, resolve_endpoint
 from .settings import SpawnSettings
 from .taskdef import TaskDefinitionInfo
 
@@ -33,6 +39,39 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):  # type: ignore[misc]
     Configure it in ``jupyterhub_config.py`` with ``c.AWSSpawner.<setting>``; every setting
     is listed in :class:`~awsspawner.config.AWSSpawnerConfig`.
     """
+
+    startup_poll_interval = Float(
+        2.0,
+        min=0.05,
+        config=True,
+        help="""Seconds between DescribeTasks calls while a task starts (PROVISIONING, PENDING,
+        ACTIVATING). JupyterHub's start_timeout bounds the whole wait.""",
+    )
+
+    missing_grace_seconds = Float(
+        60.0,
+        min=0.0,
+        config=True,
+        help="""How long after RunTask a task that DescribeTasks reports MISSING still counts as
+        starting (ECS is eventually consistent). After it, a missing task fails the spawn, and
+        poll() reports a missing task as stopped.""",
+    )
+
+    stop_wait_seconds = Float(
+        60.0,
+        min=0.0,
+        config=True,
+        help="""How long stop() waits for ECS to report the task STOPPED after StopTask
+        (``stop(now=True)`` does not wait).""",
+    )
+
+    # State kept in the hub's database (see get_state); not configuration.
+    task_arn = Unicode("")
+    task_cluster = Unicode("")
+    client_token = Unicode("")
+    endpoint_url = Unicode("")
+    _run_task_at = 0.0
+    _poll_error_logged = False
 
     @default("ip")
     def _default_ip(self) -> str:
@@ -149,3 +188,231 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):  # type: ignore[misc]
                 )
             request = changed
         return request, taskdef
+
+    # ---------------------------------------------------------------------------- state
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        for key in ("task_arn", "task_cluster", "client_token", "endpoint_url"):
+            if getattr(self, key):
+                state[key] = getattr(self, key)
+        return state
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        super().load_state(state)
+        for key in ("task_arn", "task_cluster", "client_token", "endpoint_url"):
+            setattr(self, key, str(state.get(key) or ""))
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.task_arn = self.task_cluster = self.client_token = self.endpoint_url = ""
+
+    def _commit_state(self) -> None:
+        """Write the state to the hub database now: the hub itself saves it only after start()
+        returns, and a hub that dies before that must still find the task."""
+        if self.orm_spawner is None:
+            return
+        self.orm_spawner.state = self.get_state()
+        session = orm_inspect(self.orm_spawner).session
+        if session is not None:
+            session.commit()
+
+    async def get_url(self) -> str:
+        return self.endpoint_url or str(self.server.url)
+
+    # ---------------------------------------------------------------------------- start
+
+    async def start(self) -> str:
+        try:
+            settings = self.spawn_settings()
+        except ConfigurationError as exc:
+            raise SpawnException(str(exc), reason="configuration", status_code=500) from None
+        self.clear_state()
+        self.task_cluster = settings.task_cluster_name
+        self.client_token = uuid.uuid4().hex
+        gateway = self.ecs_gateway(settings)
+        try:
+            request, taskdef = await self.run_task_request(settings, self.client_token)
+        except ConfigurationError as exc:
+            raise SpawnException(str(exc), reason="configuration", status_code=500) from None
+        except ECSError as exc:
+            raise SpawnException(
+                f"Could not look up the task definition: {exc}", reason="aws", status_code=500
+            ) from None
+        self._commit_state()
+        try:
+            task = await self._run_task(gateway, request)
+            self.task_arn = str(task["taskArn"])
+            self._commit_state()
+            self.log.info("Started ECS task %s for %s", self.task_arn, self._log_name)
+            task = await self._wait_until_running(gateway)
+            endpoint = await self._find_endpoint(settings, taskdef, gateway, task)
+        except BaseException:
+            await self._stop_after_failed_start(gateway)
+            raise
+        self.endpoint_url = f"{settings.notebook_scheme}://{endpoint.ip}:{endpoint.port}"
+        return self.endpoint_url
+
+    async def _run_task(self, gateway: ECSGateway, request: dict[str, Any]) -> dict[str, Any]:
+        run = asyncio.ensure_future(gateway.run_task(request))
+        self._run_task_at = time.monotonic()
+        try:
+            return await asyncio.shield(run)
+        except asyncio.CancelledError:
+            # Cancelled (start_timeout, the user pressed stop) while RunTask was in flight:
+            # ECS may start the task anyway. Wait for the answer so the task can be stopped.
+            with contextlib.suppress(Exception):
+                task = await asyncio.wait_for(run, timeout=30)
+                self.task_arn = str(task["taskArn"])
+            raise
+        except RunTaskFailedError as exc:
+            raise SpawnException(
+                f"ECS could not start your server: {exc.message}",
+                reason="capacity",
+                status_code=503,
+            ) from None
+        except ECSError as exc:
+            raise SpawnException(
+                f"ECS refused to start your server: {exc}", reason="aws", status_code=500
+            ) from None
+
+    async def _wait_until_running(self, gateway: ECSGateway) -> dict[str, Any]:
+        while True:
+            try:
+                found = await gateway.describe_tasks(self.task_cluster, [self.task_arn])
+            except ECSError as exc:
+                if not exc.retryable:
+                    raise
+                self.log.warning("DescribeTasks failed while %s starts: %s", self.task_arn, exc)
+                found = None
+            if found is not None:
+                task = found.tasks.get(self.task_arn)
+                if task is None:
+                    if time.monotonic() - self._run_task_at > self.missing_grace_seconds:
+                        raise SpawnException(
+                            f"ECS lost track of task {self.task_arn} while it was starting",
+                            reason="task-missing",
+                            status_code=500,
+                        )
+                elif task.get("lastStatus") == "STOPPED":
+                    raise SpawnException(
+                        "Your server's task stopped while starting: " + stop_explanation(task),
+                        reason="task-stopped",
+                        status_code=500,
+                    )
+                elif task.get("lastStatus") == "RUNNING":
+                    return task
+            await asyncio.sleep(self.startup_poll_interval)
+
+    async def _find_endpoint(
+        self,
+        settings: SpawnSettings,
+        taskdef: TaskDefinitionInfo,
+        gateway: ECSGateway,
+        task: dict[str, Any],
+    ) -> Endpoint:
+        resolvers = default_resolvers()
+
+        async def ec2() -> Any:
+            return await self.aws_client("ec2", settings.aws_region)
+
+        ctx = ResolveContext(
+            task=task,
+            taskdef=taskdef,
+            container_name=settings.task_container_name,
+            port=self.port,
+            cluster=settings.task_cluster_name,
+            gateway=gateway,
+            ec2_client=ec2,
+        )
+        endpoint = await resolve_endpoint(ctx, resolvers)
+        if endpoint is None:
+            tried = ", ".join(r.name for r in resolvers)
+            raise SpawnException(
+                f"Task {self.task_arn} is running, but its address could not be found "
+                f"(network mode {taskdef.network_mode!r}; tried {tried})",
+                reason="endpoint",
+                status_code=500,
+            )
+        return endpoint
+
+    async def _stop_after_failed_start(self, gateway: ECSGateway) -> None:
+        if not self.task_arn:
+            return
+        # Shielded: the start was probably cancelled, and the stop must still happen.
+        stopping = asyncio.ensure_future(
+            gateway.stop_task(self.task_cluster, self.task_arn, "JupyterHub spawn failed")
+        )
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stopping, timeout=30)
+            raise
+        except ECSError as exc:
+            self.log.error("Could not stop task %s after a failed spawn: %s", self.task_arn, exc)
+
+    # ----------------------------------------------------------------------------- poll
+
+    async def poll(self) -> int | None:
+        if not self.task_arn:
+            return 0
+        gateway = self.ecs_gateway()
+        try:
+            found = await gateway.describe_tasks(self.task_cluster, [self.task_arn])
+        except ECSError as exc:
+            # Never report a running server as dead because AWS was slow or unreachable.
+            if not self._poll_error_logged:
+                self.log.warning("Cannot check task %s, assuming it runs: %s", self.task_arn, exc)
+                self._poll_error_logged = True
+            return None
+        self._poll_error_logged = False
+        task = found.tasks.get(self.task_arn)
+        if task is None:
+            starting = time.monotonic() - self._run_task_at < self.missing_grace_seconds
+            return None if starting else 1
+        if task.get("lastStatus") != "STOPPED":
+            return None
+        return task_exit_code(task, self.task_container_name)
+
+    # ----------------------------------------------------------------------------- stop
+
+    async def stop(self, now: bool = False) -> None:
+        if not self.task_arn:
+            return
+        gateway = self.ecs_gateway()
+        await gateway.stop_task(self.task_cluster, self.task_arn, "Stopped by JupyterHub")
+        deadline = time.monotonic() + (0 if now else self.stop_wait_seconds)
+        while time.monotonic() < deadline:
+            found = await gateway.describe_tasks(self.task_cluster, [self.task_arn])
+            task = found.tasks.get(self.task_arn)
+            if task is None or task.get("lastStatus") == "STOPPED":
+                return
+            await asyncio.sleep(self.startup_poll_interval)
+        if not now:
+            self.log.warning(
+                "Task %s was not STOPPED within %ss", self.task_arn, self.stop_wait_seconds
+            )
+
+
+def task_exit_code(task: Mapping[str, Any], container_name: str) -> int:
+    """The notebook container's exit code, or 1 when ECS gives none (it never started)."""
+    for container in task.get("containers") or []:
+        if container.get("name") == container_name and isinstance(container.get("exitCode"), int):
+            return int(container["exitCode"])
+    return 1
+
+
+def stop_explanation(task: Mapping[str, Any]) -> str:
+    """ECS's own words on why a task stopped: stopCode, stoppedReason, container reasons."""
+    parts = []
+    if task.get("stopCode"):
+        parts.append(str(task["stopCode"]))
+    if task.get("stoppedReason"):
+        parts.append(str(task["stoppedReason"]))
+    for container in task.get("containers") or []:
+        if container.get("reason"):
+            parts.append(f"container {container.get('name')}: {container['reason']}")
+        elif container.get("exitCode") not in (None, 0):
+            parts.append(f"container {container.get('name')} exited with {container['exitCode']}")
+    return "; ".join(parts) or "ECS gave no reason"
