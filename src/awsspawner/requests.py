@@ -95,6 +95,12 @@ def _network_fields(settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> dic
             "task_subnets",
             f"is required: task definition {taskdef.arn} uses awsvpc networking",
         )
+    if settings.assign_public_ip and launch.certainly_ec2:
+        raise ConfigurationError(
+            "assign_public_ip",
+            "must be False for awsvpc tasks with launch_type EC2: ECS gives public IPs only "
+            "to Fargate tasks",
+        )
     return {
         "networkConfiguration": {
             "awsvpcConfiguration": {

@@ -230,12 +230,6 @@ class SpawnSettings:
                 f"is required for launch_type {launch.describe()}: Fargate "
                 "tasks always use awsvpc networking",
             )
-        if self.assign_public_ip and (launch.certainly_ec2 or launch.is_external):
-            raise ConfigurationError(
-                "assign_public_ip",
-                f"must be False for launch_type {launch.describe()}: "
-                "ECS gives public IPs only to Fargate tasks",
-            )
         if self.platform_version and not launch.certainly_fargate:
             raise ConfigurationError(
                 "platform_version", f"applies only to Fargate, not launch_type {launch.describe()}"

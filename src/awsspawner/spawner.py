@@ -153,10 +153,8 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):  # type: ignore[misc]
             ),
         )
 
-    def server_command(self, settings: SpawnSettings) -> list[str] | None:
-        """cmd + the hub's arguments + notebook_args; None (image default) when cmd is empty."""
-        if not self.cmd:
-            return None
+    def server_command(self, settings: SpawnSettings) -> list[str]:
+        """The notebook container's command: cmd + the hub's arguments + notebook_args."""
         return [*self.cmd, *self.get_args(), *settings.notebook_args]
 
     def spawn_identity(self, profile: str = "") -> SpawnIdentity:
@@ -213,9 +211,9 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):  # type: ignore[misc]
         if self.orm_spawner is None:
             return
         self.orm_spawner.state = self.get_state()
-        session = orm_inspect(self.orm_spawner).session
-        if session is not None:
-            session.commit()
+        mapped = orm_inspect(self.orm_spawner, raiseerr=False)
+        if mapped is not None and mapped.session is not None:
+            mapped.session.commit()
 
     async def get_url(self) -> str:
         return self.endpoint_url or str(self.server.url)

@@ -1,0 +1,98 @@
+"""Hub names -> ECS tag values and startedBy: valid, reversible, collision-free."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from awsspawner.naming import (
+    MAX_STARTED_BY,
+    MAX_TAG_VALUE,
+    escape_tag_value,
+    is_valid_tag_key,
+    is_valid_tag_value,
+    started_by_for_hub,
+    unescape_tag_value,
+)
+
+# ECS's documented tag value pattern, written with Unicode categories.
+STARTED_BY = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
+
+
+@pytest.mark.parametrize(
+    ("name", "escaped"),
+    [
+        ("alice", "alice"),
+        ("alice@example.org", "alice@example.org"),
+        ("a=b", "a=3Db"),
+        ("o'brien", "o=27brien"),
+        ("#1!", "=231=21"),
+        ("zoë", "zoë"),
+        ("张伟", "张伟"),
+        ("🙂", "=F0=9F=99=82"),
+        ("tab\there", "tab=09here"),
+    ],
+)
+def test_escape_known_values(name: str, escaped: str) -> None:
+    assert escape_tag_value(name) == escaped
+    assert is_valid_tag_value(escaped)
+    assert unescape_tag_value(escaped) == name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_escape_round_trips_and_is_valid(name: str) -> None:
+    value = escape_tag_value(name)
+    assert is_valid_tag_value(value)
+    if len(value) < MAX_TAG_VALUE - 20:
+        assert unescape_tag_value(value) == name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=300), st.text(min_size=1, max_size=300))
+def test_distinct_names_never_share_a_tag_value(a: str, b: str) -> None:
+    if a != b:
+        assert escape_tag_value(a) != escape_tag_value(b)
+
+
+def test_long_names_are_cut_with_a_digest_and_stay_distinct() -> None:
+    first = "x" * 300
+    second = "x" * 299 + "y"
+    assert len(escape_tag_value(first)) == MAX_TAG_VALUE
+    assert escape_tag_value(first) != escape_tag_value(second)
+    assert is_valid_tag_value(escape_tag_value("🙂" * 200))
+    with pytest.raises(ValueError, match="cannot be reversed"):
+        unescape_tag_value(escape_tag_value(first))
+
+
+def test_a_cut_value_never_equals_an_uncut_one() -> None:
+    long_name = "n" * 400
+    cut = escape_tag_value(long_name)
+    # Whatever short name someone picks, its escaped form has no '=_'.
+    assert "=_" in cut
+    assert escape_tag_value(cut) != cut
+
+
+def test_tag_keys() -> None:
+    assert is_valid_tag_key("Jupyter-User")
+    assert is_valid_tag_key("awsspawner:user")
+    assert not is_valid_tag_key("aws:reserved")
+    assert not is_valid_tag_key("")
+    assert not is_valid_tag_key("k" * 129)
+    assert not is_valid_tag_key("bad#key")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=300))
+def test_started_by_is_always_valid(hub_id: str) -> None:
+    value = started_by_for_hub(hub_id)
+    assert STARTED_BY.match(value)
+    assert len(value) <= MAX_STARTED_BY
+
+
+def test_started_by_keeps_simple_ids_and_separates_similar_ones() -> None:
+    assert started_by_for_hub("jupyterhub") == "jupyterhub-jupyterhub"
+    assert started_by_for_hub("team a") != started_by_for_hub("team-a")
+    assert started_by_for_hub("team a") != started_by_for_hub("team!a")
