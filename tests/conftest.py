@@ -147,11 +147,18 @@ def ecs_setup(moto: str) -> SimpleNamespace:
     ec2 = boto("ec2", moto)
     ecs.create_cluster(clusterName=CLUSTER)
     vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    # moto's Fargate ENIs need DNS hostnames on (else RunTask fails inside moto).
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.0.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="nb", Description="nb", VpcId=vpc)["GroupId"]
     taskdef = ecs.register_task_definition(**fargate_task_definition())["taskDefinition"]
     return SimpleNamespace(
-        url=moto, ecs=ecs, ec2=ec2, subnet=subnet, group=group, taskdef_arn=taskdef["taskDefinitionArn"]
+        url=moto,
+        ecs=ecs,
+        ec2=ec2,
+        subnet=subnet,
+        group=group,
+        taskdef_arn=taskdef["taskDefinitionArn"],
     )
 
 

@@ -1,0 +1,149 @@
+"""Authentication classes and the shared aiobotocore clients."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from awsspawner import (
+    AWSSpawnerAssumeRoleAuthentication,
+    AWSSpawnerAuthentication,
+    AWSSpawnerSecretAccessKeyAuthentication,
+    close_shared_clients,
+)
+from awsspawner.clients import ClientSettings, shared_client
+from awsspawner.errors import ConfigurationError
+
+from .conftest import REGION, make_spawner
+
+
+async def frozen(session_owner: AWSSpawnerAuthentication) -> Any:
+    session = await session_owner.create_session(REGION)
+    credentials = await session.get_credentials()
+    return await credentials.get_frozen_credentials()
+
+
+async def test_default_chain_reads_the_environment() -> None:
+    creds = await frozen(AWSSpawnerAuthentication())
+    assert creds.access_key == "AKIAFAKEFORTESTS0000"
+
+
+async def test_static_keys_are_used_and_never_in_the_cache_key() -> None:
+    auth = AWSSpawnerSecretAccessKeyAuthentication(
+        aws_access_key_id="AKIASTATIC", aws_secret_access_key="very-secret-value"
+    )
+    creds = await frozen(auth)
+    assert (creds.access_key, creds.secret_key) == ("AKIASTATIC", "very-secret-value")
+    assert "very-secret-value" not in repr(auth.cache_key())
+
+
+async def test_static_keys_missing_fail_with_the_key_name() -> None:
+    auth = AWSSpawnerSecretAccessKeyAuthentication(aws_access_key_id="AKIASTATIC")
+    with pytest.raises(ConfigurationError, match="AWSSpawnerSecretAccessKeyAuthentication"):
+        await auth.create_session(REGION)
+
+
+def test_legacy_get_session_subclass_is_refused_with_what_to_write() -> None:
+    class Legacy(AWSSpawnerAuthentication):
+        def get_session(self, region: str) -> Any:  # the pre-1.0 hook, returning boto3
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigurationError) as caught:
+        make_spawner(authentication_class=Legacy)
+    assert caught.value.key == "authentication_class"
+    assert "async def create_session(self, region)" in str(caught.value)
+
+
+def test_auth_settings_come_from_their_own_config_section() -> None:
+    config = Config()
+    config.AWSSpawner.authentication_class = AWSSpawnerSecretAccessKeyAuthentication
+    config.AWSSpawnerSecretAccessKeyAuthentication.aws_access_key_id = "AKIAFROMCONFIG"
+    spawner = make_spawner(config=config)
+    assert spawner.authentication.aws_access_key_id == "AKIAFROMCONFIG"
+
+
+@pytest.mark.moto
+async def test_assume_role_uses_sts_credentials(moto: str) -> None:
+    auth = AWSSpawnerAssumeRoleAuthentication(
+        role_arn="arn:aws:iam::123456789012:role/hub", external_id="ext-1"
+    )
+    creds = await frozen(auth)
+    assert creds.access_key != "AKIAFAKEFORTESTS0000"
+    assert creds.token  # temporary credentials carry a session token
+    await close_shared_clients()
+
+
+async def test_assume_role_without_role_is_a_config_error() -> None:
+    with pytest.raises(ConfigurationError, match="role_arn"):
+        await AWSSpawnerAssumeRoleAuthentication().create_session(REGION)
+
+
+async def test_one_client_per_credentials_shared_by_spawners() -> None:
+    first = make_spawner(user="a")
+    second = make_spawner(user="b")
+    ecs_a = await first.aws_client("ecs")
+    ecs_b = await second.aws_client("ecs")
+    assert ecs_a is ecs_b
+    assert await first.aws_client("ec2") is not ecs_a
+    other = AWSSpawnerSecretAccessKeyAuthentication(
+        aws_access_key_id="AKIAOTHER", aws_secret_access_key="x"
+    )
+    assert await shared_client("ecs", auth=other, region=REGION) is not ecs_a
+
+
+async def test_concurrent_first_use_builds_one_client() -> None:
+    auth = AWSSpawnerAuthentication()
+    clients = await asyncio.gather(
+        *(shared_client("ecs", auth=auth, region=REGION) for _ in range(10))
+    )
+    assert len({id(c) for c in clients}) == 1
+
+
+async def test_client_settings_reach_botocore() -> None:
+    settings = ClientSettings(max_attempts=7, max_pool_connections=33, read_timeout=12)
+    client = await shared_client(
+        "ecs", auth=AWSSpawnerAuthentication(), region=REGION, settings=settings
+    )
+    config = client.meta.config
+    assert config.retries["total_max_attempts"] == 7
+    assert config.max_pool_connections == 33
+    assert config.read_timeout == 12
+
+
+async def test_endpoint_comes_from_the_standard_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", "http://127.0.0.2:2")
+    auth = AWSSpawnerAuthentication()
+    ecs = await shared_client("ecs", auth=auth, region=REGION)
+    ec2 = await shared_client("ec2", auth=auth, region=REGION)
+    assert ecs.meta.endpoint_url == "http://127.0.0.2:2"
+    assert ec2.meta.endpoint_url == "http://127.0.0.1:1"
+
+
+async def test_close_is_idempotent_and_new_clients_follow() -> None:
+    auth = AWSSpawnerAuthentication()
+    before = await shared_client("ecs", auth=auth, region=REGION)
+    await close_shared_clients()
+    await close_shared_clients()
+    after = await shared_client("ecs", auth=auth, region=REGION)
+    assert after is not before
+
+
+def test_each_event_loop_gets_its_own_client() -> None:
+    async def grab() -> Any:
+        return await shared_client("ecs", auth=AWSSpawnerAuthentication(), region=REGION)
+
+    loops = [asyncio.new_event_loop(), asyncio.new_event_loop()]
+    try:
+        clients = [loop.run_until_complete(grab()) for loop in loops]
+        assert clients[0] is not clients[1]  # aiohttp sessions are bound to their loop
+        assert loops[0].run_until_complete(grab()) is clients[0]
+    finally:
+        for loop in loops:
+            loop.run_until_complete(close_shared_clients())
+            loop.close()

@@ -1,0 +1,124 @@
+"""A spawner's first lifecycle against moto (Fargate): start, poll, stop, state, failures.
+
+moto's Fargate tasks are born RUNNING with a 10.x ENI address: the URL is resolved and
+checked, never dialled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub.spawner import SpawnException
+
+from .conftest import CLUSTER, CallCounter, make_spawner
+
+pytestmark = pytest.mark.moto
+
+
+def fargate_spawner(setup: SimpleNamespace, **config: object):
+    return make_spawner(task_subnets=[setup.subnet], task_security_groups=[setup.group], **config)
+
+
+async def test_fargate_spawn_poll_stop(ecs_setup: SimpleNamespace) -> None:
+    spawner = fargate_spawner(ecs_setup, cpu=1024, memory=2048)
+    counter = await CallCounter().attach(spawner)
+    url = await spawner.start()
+    assert url.startswith("http://") and url.endswith(":8888")
+    assert spawner.task_arn
+    task = ecs_setup.ecs.describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])["tasks"][0]
+    assert task["overrides"]["cpu"] == "1024"
+    assert task["startedBy"] == "jupyterhub-jupyterhub"
+    assert await spawner.poll() is None
+
+    state = spawner.get_state()
+    assert state["task_arn"] == spawner.task_arn
+    assert state["endpoint_url"] == url
+    assert set(state) >= {"task_arn", "task_cluster", "client_token", "endpoint_url"}
+
+    # A fresh spawner given the stored state finds the task and stops it.
+    restored = fargate_spawner(ecs_setup)
+    restored.load_state(state)
+    assert await restored.get_url() == url
+    assert await restored.poll() is None
+    await restored.stop()
+    assert await restored.poll() == 0  # the exit code moto gives every container
+    assert dict(counter.calls) == {
+        "DescribeTaskDefinition": 1,
+        "RunTask": 1,
+        "DescribeTasks": 5,
+        "StopTask": 1,
+    }
+
+
+async def test_poll_before_any_start_is_zero(ecs_setup: SimpleNamespace) -> None:
+    assert await fargate_spawner(ecs_setup).poll() == 0
+
+
+async def test_poll_when_aws_is_unreachable_says_running(
+    ecs_setup: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .conftest import free_loopback_port
+
+    spawner = fargate_spawner(ecs_setup)
+    await spawner.start()
+    arn = spawner.task_arn
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_loopback_port()}")
+    unreachable = fargate_spawner(ecs_setup)
+    unreachable.load_state(spawner.get_state())
+    assert await unreachable.poll() is None  # never "stopped" because AWS did not answer
+    monkeypatch.setenv("AWS_ENDPOINT_URL", ecs_setup.url)
+    await spawner.stop(now=True)
+    assert arn
+
+
+async def test_config_error_at_start_starts_nothing(ecs_setup: SimpleNamespace) -> None:
+    spawner = fargate_spawner(ecs_setup, task_container_name="not-there")
+    with pytest.raises(SpawnException) as caught:
+        await spawner.start()
+    assert "c.AWSSpawner.task_container_name" in caught.value.message
+    assert ecs_setup.ecs.list_tasks(cluster=CLUSTER)["taskArns"] == []
+
+
+async def test_cancelled_start_stops_its_task(ecs_setup: SimpleNamespace) -> None:
+    spawner = fargate_spawner(ecs_setup)
+    hold = asyncio.Event()
+
+    async def never_running(gateway):  # a task that stays PENDING: start waits forever
+        await hold.wait()
+
+    spawner._wait_until_running = never_running  # type: ignore[method-assign]
+    starting = asyncio.ensure_future(spawner.start())
+    while not spawner.task_arn:
+        await asyncio.sleep(0.01)
+    starting.cancel()  # what JupyterHub does on start_timeout or a user's stop
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    task = ecs_setup.ecs.describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"
+
+
+async def test_modify_run_task_hook_sees_and_changes_the_request(
+    ecs_setup: SimpleNamespace,
+) -> None:
+    seen = {}
+
+    async def hook(spawner, request):
+        seen.update(request)
+        request["group"] = "notebooks-" + spawner.user.name
+        return request
+
+    spawner = fargate_spawner(ecs_setup, modify_run_task_hook=hook)
+    await spawner.start()
+    assert seen["clientToken"] == spawner.client_token
+    task = ecs_setup.ecs.describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])["tasks"][0]
+    assert task["group"] == "notebooks-alice"
+    await spawner.stop(now=True)
+
+
+async def test_hook_returning_garbage_starts_nothing(ecs_setup: SimpleNamespace) -> None:
+    spawner = fargate_spawner(ecs_setup, modify_run_task_hook=lambda s, r: None)
+    with pytest.raises(SpawnException, match="modify_run_task_hook"):
+        await spawner.start()
+    assert ecs_setup.ecs.list_tasks(cluster=CLUSTER)["taskArns"] == []
