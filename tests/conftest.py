@@ -8,6 +8,7 @@ disabled and fake keys are set.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -67,7 +68,7 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start; see {log_path}")
+                    raise RuntimeError(f"moto server did not start; see {log_path}") from None
                 time.sleep(0.1)
         yield url
     finally:
@@ -99,10 +100,8 @@ def moto(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A reset moto server, reached through AWS_ENDPOINT_URL; tasks do not age on their own."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
     _post(f"{moto_url}/moto-api/reset")
-    _post(
-        f"{moto_url}/moto-api/state-manager/set-transition",
-        b'{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}',
-    )
+    frozen = {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}
+    _post(f"{moto_url}/moto-api/state-manager/set-transition", json.dumps(frozen).encode())
     return moto_url
 
 

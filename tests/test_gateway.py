@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -238,9 +239,8 @@ async def test_describe_container_instances_batches(ecs_setup: SimpleNamespace) 
     image = ec2.describe_images()["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=ecs_setup.subnet)
     instance_id = instance["Instances"][0]["InstanceId"]
-    document = (
-        '{"instanceId": "%s", "region": "us-east-1", "availabilityZone": "us-east-1a"}'
-        % instance_id
+    document = json.dumps(
+        {"instanceId": instance_id, "region": "us-east-1", "availabilityZone": "us-east-1a"}
     )
     ci = ecs_setup.ecs.register_container_instance(
         cluster=CLUSTER, instanceIdentityDocument=document

@@ -25,7 +25,8 @@ async def test_fargate_spawn_poll_stop(ecs_setup: SimpleNamespace) -> None:
     spawner = fargate_spawner(ecs_setup, cpu=1024, memory=2048)
     counter = await CallCounter().attach(spawner)
     url = await spawner.start()
-    assert url.startswith("http://") and url.endswith(":8888")
+    assert url.startswith("http://")
+    assert url.endswith(":8888")
     assert spawner.task_arn
     task = ecs_setup.ecs.describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])["tasks"][0]
     assert task["overrides"]["cpu"] == "1024"
@@ -83,15 +84,15 @@ async def test_config_error_at_start_starts_nothing(ecs_setup: SimpleNamespace) 
 
 async def test_cancelled_start_stops_its_task(ecs_setup: SimpleNamespace) -> None:
     spawner = fargate_spawner(ecs_setup)
-    hold = asyncio.Event()
+    waiting = asyncio.Event()
 
     async def never_running(gateway):  # a task that stays PENDING: start waits forever
-        await hold.wait()
+        waiting.set()
+        await asyncio.Event().wait()
 
     spawner._wait_until_running = never_running  # type: ignore[method-assign]
     starting = asyncio.ensure_future(spawner.start())
-    while not spawner.task_arn:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(waiting.wait(), timeout=30)
     starting.cancel()  # what JupyterHub does on start_timeout or a user's stop
     with pytest.raises(asyncio.CancelledError):
         await starting

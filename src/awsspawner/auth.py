@@ -69,7 +69,7 @@ class AWSSpawnerAuthentication(LoggingConfigurable):
 class AWSSpawnerSecretAccessKeyAuthentication(AWSSpawnerAuthentication):
     """A fixed access key pair from the configuration.
 
-    Prefer an instance profile, container role or :class:`AWSSpawnerAssumeRoleAuthentication`:
+    Prefer an instance profile, container role or ``AWSSpawnerAssumeRoleAuthentication``:
     static keys do not expire and end up in configuration files and backups.
     """
 
@@ -116,7 +116,7 @@ class AWSSpawnerSecretAccessKeyAuthentication(AWSSpawnerAuthentication):
         return session
 
 
-class _AssumedRoleProvider(CredentialProvider):  # type: ignore[misc]
+class _AssumedRoleProvider(CredentialProvider):
     """A credential provider that hands out refreshable assumed-role credentials."""
 
     METHOD = "awsspawner-assume-role"
@@ -200,7 +200,8 @@ class AWSSpawnerAssumeRoleAuthentication(AWSSpawnerAuthentication):
             extra_args["ExternalId"] = self.external_id
 
         def client_creator(service_name: str, **kwargs: Any) -> Any:
-            return source.create_client(service_name, region_name=region, **kwargs)
+            create: Any = source.create_client  # typed per service literal; ours is a str
+            return create(service_name, region_name=region, **kwargs)
 
         fetcher = AioAssumeRoleCredentialFetcher(
             client_creator, source_credentials, self.role_arn, extra_args=extra_args

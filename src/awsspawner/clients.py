@@ -117,8 +117,9 @@ async def shared_client(
             if session is None:
                 session = await auth.create_session(region)
                 registry.sessions[(credentials, region)] = session
+            create: Any = session.create_client  # typed per service literal; ours is a str
             client = await registry.stack.enter_async_context(
-                session.create_client(
+                create(
                     service,
                     region_name=region,
                     endpoint_url=endpoint,

@@ -334,7 +334,7 @@ class AWSSpawnerConfig(LoggingConfigurable):
 
     # --------------------------------------------------------------------------- profiles
 
-    profiles = List(
+    profiles: List[Any] = List(
         config=True,
         help="""Choices offered on the spawn page: a list of
         ``(display_name, key, {setting: value})`` tuples. The chosen profile's settings

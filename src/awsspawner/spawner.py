@@ -32,7 +32,7 @@ from .taskdef import TaskDefinitionInfo
 __all__ = ["AWSSpawner"]
 
 
-class AWSSpawner(AWSSpawnerConfig, Spawner):  # type: ignore[misc]
+class AWSSpawner(AWSSpawnerConfig, Spawner):
     """Runs each user's notebook server as an Amazon ECS task.
 
     EC2, Fargate, Fargate Spot, any capacity provider strategy and ECS Anywhere (EXTERNAL).

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class TaskDefinitionInfo:
 
     @classmethod
     def from_description(
-        cls, description: Mapping[str, Any], tags: list[Mapping[str, str]] | None = None
+        cls, description: Mapping[str, Any], tags: Sequence[Mapping[str, str]] | None = None
     ) -> TaskDefinitionInfo:
         containers = description.get("containerDefinitions") or []
         return cls(
@@ -113,7 +113,7 @@ def derived_family_name(family: str, container: str, image: str) -> str:
 
 def derived_registration(
     base: Mapping[str, Any],
-    base_tags: list[Mapping[str, str]] | None,
+    base_tags: Sequence[Mapping[str, str]] | None,
     *,
     container: str,
     image: str,

@@ -3,7 +3,7 @@
 # Do not edit: these are the settings our existing users have.
 
 # Enable ECS Anywhere
-c.AWSSpawner.launch_type = "EXTERNAL"
+c.AWSSpawner.launch_type = 'EXTERNAL'
 
 # Configure port range for dynamic allocation (optional)
 c.AWSSpawner.port_range_start = 8000
@@ -12,5 +12,5 @@ c.AWSSpawner.use_dynamic_port = True
 
 # Optional: Add placement constraints
 c.AWSSpawner.placement_constraints = [
-    {"type": "memberOf", "expression": "attribute:gpu-enabled == true"}
+    {'type': 'memberOf', 'expression': 'attribute:gpu-enabled == true'}
 ]

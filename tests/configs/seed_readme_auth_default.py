@@ -3,4 +3,4 @@
 # Do not edit: these are the settings our existing users have.
 
 # Uses the default credential chain (environment variables, instance profile, etc.)
-c.AWSSpawner.authentication_class = "awsspawner.AWSSpawnerAuthentication"
+c.AWSSpawner.authentication_class = 'awsspawner.AWSSpawnerAuthentication'
