@@ -4,7 +4,7 @@ from __future__ import annotations
 
 project = "awsspawner"
 author = "The awsspawner developers"
-copyright = "2026, The awsspawner developers"  # noqa: A001 - Sphinx's name
+copyright = "2026, The awsspawner developers"
 
 extensions = [
     "myst_parser",
