@@ -123,3 +123,26 @@ async def test_hook_returning_garbage_starts_nothing(ecs_setup: SimpleNamespace)
     with pytest.raises(SpawnException, match="modify_run_task_hook"):
         await spawner.start()
     assert ecs_setup.ecs.list_tasks(cluster=CLUSTER)["taskArns"] == []
+
+
+async def test_aws_calls_of_first_and_second_spawn_of_an_image(
+    ecs_setup: SimpleNamespace,
+) -> None:
+    """The numbers in the docs' 'Calls per spawn' table."""
+    image = "quay.io/jupyter/datascience-notebook:2026-04-04"
+    first = fargate_spawner(ecs_setup, image=image)
+    counter = await CallCounter().attach(first)
+    await first.start()
+    after_first = dict(counter.calls)
+    second = fargate_spawner(ecs_setup, image=image, user="bob")
+    await second.start()
+    after_second = {k: v - after_first.get(k, 0) for k, v in counter.calls.items()}
+    assert after_first == {
+        "DescribeTaskDefinition": 2,
+        "RegisterTaskDefinition": 1,
+        "RunTask": 1,
+        "DescribeTasks": 1,
+    }
+    assert {k: v for k, v in after_second.items() if v} == {"RunTask": 1, "DescribeTasks": 1}
+    for spawner in (first, second):
+        await spawner.stop(now=True)
