@@ -28,6 +28,8 @@ from jupyterhub.objects import Hub
 import awsspawner
 from awsspawner import AWSSpawner
 
+from .emulator.launcher import Emulator
+
 REGION = "us-east-1"
 CLUSTER = "notebooks"
 FAMILY = "jupyter-notebook"
@@ -200,3 +202,31 @@ def make_spawner(*, user: str = "alice", server_name: str = "", **config: Any) -
     )
     spawner.orm_spawner = SimpleNamespace(name=server_name, server=None, state=None)
     return spawner
+
+
+# ------------------------------------------------------------------------------ emulator
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[Emulator]:
+    """The emulator server and its counting proxy, for the whole session."""
+    emulator = Emulator().start()
+    try:
+        yield emulator
+    finally:
+        left = emulator.stop()
+        assert not left, f"processes outlived the emulator: {left}"
+
+
+@pytest.fixture
+def emulator(emulator_session: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """A reset emulator; awsspawner's clients reach it through the counting proxy.
+
+    After the test every agent is stopped, and any process an agent started that is still
+    alive fails the test.
+    """
+    emulator_session.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_session.proxy_url)
+    yield emulator_session
+    left = emulator_session.stop_agents()
+    assert not left, f"processes left behind by this test: {left}"

@@ -94,9 +94,7 @@ def _find_task(backend: Any, cluster_str: str, ref: str) -> Any | None:
 def _timestamp(value: Any) -> datetime.datetime:
     """An agent's timestamp (epoch seconds, as botocore sends it) as moto keeps times."""
     if isinstance(value, (int, float)):
-        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc).replace(
-            tzinfo=None
-        )
+        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc).replace(tzinfo=None)
     return utcnow()
 
 
@@ -196,7 +194,7 @@ def _place(
                 try:
                     ok = matches(constraint.get("expression", ""), attributes)
                 except ExpressionError as exc:
-                    raise InvalidParameterException(f"Invalid constraint expression: {exc}") from exc
+                    raise InvalidParameterException(f"Invalid constraint: {exc}") from exc
                 if not ok:
                     unmet = "MemberOf placement constraint unsatisfied."
             elif constraint.get("type") == "distinctInstance":
@@ -270,8 +268,7 @@ def run_task(self: Any) -> ActionResult:
             if fingerprint != _fingerprint(params):
                 raise EmulatorError(
                     "ConflictException",
-                    "The specified client token has already been used with different "
-                    "parameters.",
+                    "The specified client token has already been used with different parameters.",
                 )
             tasks = [backend.tasks[cluster.name][arn] for arn in arns]
             return ActionResult({"tasks": tasks, "failures": []})
@@ -350,7 +347,8 @@ def stop_task(self: Any) -> ActionResult:
         task.stopped_reason = self._get_param("reason") or "Task stopped by user"
         task.stop_code = "UserInitiated"
         task.stopping_at = utcnow()
-        if task.task_arn not in STATE.agent_tasks:
+        # No agent has picked it up yet (or none ever will): ECS stops it right away.
+        if task.task_arn not in STATE.agent_tasks or task.last_status == "PROVISIONING":
             _mark_stopped(backend, task)
     return ActionResult({"task": task})
 
@@ -389,6 +387,8 @@ def submit_task_state_change(self: Any) -> ActionResult:
     task = _find_task(backend, self._get_param("cluster", "default"), self._get_param("task"))
     if task is None:
         raise InvalidParameterException("The referenced task was not found.")
+    if task.last_status == "STOPPED":  # late reports of a task ECS already stopped
+        return ActionResult({"acknowledgment": "ACK"})
     for change in self._get_param("containers") or []:
         _apply_container_change(task, change)
     for name in ("pullStartedAt", "pullStoppedAt", "executionStoppedAt"):

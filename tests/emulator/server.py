@@ -55,7 +55,12 @@ def selftest() -> None:
     if params[:5] != ["self", "family", "container_definitions", "volumes", "network_mode"]:
         problems.append(f"register_task_definition's parameters moved: {params[:5]}")
     task_params = set(inspect.signature(ecs_models.Task.__init__).parameters)
-    for name in ("cluster", "task_definition", "container_instance_arn", "networking_configuration"):
+    for name in (
+        "cluster",
+        "task_definition",
+        "container_instance_arn",
+        "networking_configuration",
+    ):
         if name not in task_params:
             problems.append(f"ecs Task() lost its {name!r} parameter")
     for name in ("run_task", "describe_tasks", "stop_task", "register_container_instance"):

@@ -114,9 +114,7 @@ def list_inventory_entries(self: Any) -> ActionResult:
         raise SSMError("InvalidInstanceId", f"{instance_id} is not a managed instance")
     entries = []
     if type_name == "AWS:Network":
-        entries = [
-            {k: str(v) for k, v in interface.items()} for interface in record["interfaces"]
-        ]
+        entries = [{k: str(v) for k, v in interface.items()} for interface in record["interfaces"]]
     return ActionResult(
         {
             "TypeName": type_name,

@@ -1,0 +1,216 @@
+"""A counting, fault-injecting HTTP proxy in front of the emulator (its own process).
+
+    python -m tests.emulator.proxy --upstream http://127.0.0.1:5000 -H 127.0.0.1 -p 5001
+
+Every AWS request is named ``service:Operation`` (from X-Amz-Target for JSON protocols, the
+``Action`` form field for query protocols, the SigV4 credential scope for the service) and
+counted; DescribeTasks and DescribeContainerInstances also record how many ids each call
+carried. Control API:
+
+* ``GET  /_proxy/stats``: ``{"calls": {op: n}, "ids": {op: [n, ...]}, "faults": {op: {kind: n}}}``
+* ``POST /_proxy/reset``: zero the counters and remove every fault rule
+* ``POST /_proxy/faults``: ``{"seed": 7, "rules": [{"operation": "ecs:RunTask" | "ecs:*" | "*",
+  "kind": KIND, "rate": 0.3, "delay": 1.0}]}``
+
+Fault kinds: ``throttle`` (400 ThrottlingException), ``5xx`` (500 ServerException), ``drop``
+(the connection closes, nothing was forwarded), ``slow`` (forwarded after ``delay`` seconds),
+``lost`` (forwarded, so AWS acted, but the connection closes before the answer). Each rule
+decides with its own ``random.Random(seed)``, so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+KINDS = ("throttle", "5xx", "drop", "slow", "lost")
+_JSON_SERVICES = {"AmazonEC2ContainerServiceV20141113": "ecs", "AmazonSSM": "ssm"}
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_ID_LISTS = {"ecs:DescribeTasks": "tasks", "ecs:DescribeContainerInstances": "containerInstances"}
+_HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+@dataclass
+class Rule:
+    operation: str
+    kind: str
+    rate: float
+    delay: float
+    rng: random.Random
+
+    def applies(self, operation: str) -> bool:
+        if self.operation in ("*", operation):
+            return True
+        return self.operation.endswith(":*") and operation.startswith(self.operation[:-1])
+
+
+@dataclass
+class Stats:
+    calls: Counter[str] = field(default_factory=Counter)
+    ids: defaultdict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    faults: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+
+def operation_of(request: web.Request, body: bytes) -> tuple[str, dict[str, Any] | None]:
+    """('service:Operation', the JSON body if any) of an AWS request."""
+    target = request.headers.get("X-Amz-Target", "")
+    if "." in target:
+        prefix, op = target.split(".", 1)
+        service = _JSON_SERVICES.get(prefix, prefix)
+        try:
+            return f"{service}:{op}", json.loads(body or b"{}")
+        except ValueError:
+            return f"{service}:{op}", None
+    match = _SCOPE.search(request.headers.get("Authorization", ""))
+    service = match.group(1) if match else "unknown"
+    action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["unknown"])[0]
+    return f"{service}:{action}", None
+
+
+def _error(kind: str, json_protocol: bool) -> web.Response:
+    code, status = ("ThrottlingException", 400) if kind == "throttle" else ("ServerException", 500)
+    message = "Rate exceeded" if kind == "throttle" else "injected server error"
+    if json_protocol:
+        return web.json_response({"__type": code, "message": message}, status=status)
+    if kind == "throttle":
+        code = "Throttling"
+    xml = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+        f"<Message>{message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+    )
+    return web.Response(text=xml, status=status, content_type="text/xml")
+
+
+class Proxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.stats = Stats()
+        self.rules: list[Rule] = []
+        self.session: ClientSession | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/_proxy/stats", self.get_stats)
+        app.router.add_post("/_proxy/reset", self.reset)
+        app.router.add_post("/_proxy/faults", self.set_faults)
+        app.router.add_route("*", "/{tail:.*}", self.forward)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _app: web.Application) -> None:
+        self.session = ClientSession(timeout=ClientTimeout(total=120), auto_decompress=False)
+
+    async def _stop(self, _app: web.Application) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def get_stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "calls": dict(self.stats.calls),
+                "ids": dict(self.stats.ids),
+                "faults": {op: dict(kinds) for op, kinds in self.stats.faults.items()},
+            }
+        )
+
+    async def reset(self, _request: web.Request) -> web.Response:
+        self.stats = Stats()
+        self.rules = []
+        return web.json_response({"ok": True})
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        seed = int(spec.get("seed", 0))
+        rules = []
+        for index, rule in enumerate(spec.get("rules", [])):
+            if rule.get("kind") not in KINDS:
+                return web.json_response({"error": f"kind must be one of {KINDS}"}, status=400)
+            rules.append(
+                Rule(
+                    operation=str(rule.get("operation", "*")),
+                    kind=rule["kind"],
+                    rate=float(rule.get("rate", 1.0)),
+                    delay=float(rule.get("delay", 1.0)),
+                    rng=random.Random(seed * 1000 + index),
+                )
+            )
+        self.rules = rules
+        return web.json_response({"rules": len(rules)})
+
+    def _fault_for(self, operation: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.applies(operation) and rule.rng.random() < rule.rate:
+                return rule
+        return None
+
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        operation, payload = operation_of(request, body)
+        self.stats.calls[operation] += 1
+        if operation in _ID_LISTS and payload is not None:
+            self.stats.ids[operation].append(len(payload.get(_ID_LISTS[operation]) or []))
+        rule = self._fault_for(operation)
+        if rule is not None:
+            self.stats.faults[operation][rule.kind] += 1
+            if rule.kind in ("throttle", "5xx"):
+                return _error(rule.kind, "X-Amz-Target" in request.headers)
+            if rule.kind == "drop":
+                return self._drop(request)
+            if rule.kind == "slow":
+                await asyncio.sleep(rule.delay)
+        answer = await self._upstream(request, body)
+        if rule is not None and rule.kind == "lost":
+            return self._drop(request)
+        return answer
+
+    def _drop(self, request: web.Request) -> web.StreamResponse:
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=599)  # never reaches the client
+
+    async def _upstream(self, request: web.Request, body: bytes) -> web.Response:
+        assert self.session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        async with self.session.request(
+            request.method, self.upstream + request.path_qs, data=body, headers=headers
+        ) as upstream:
+            data = await upstream.read()
+            keep = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in _HOP_HEADERS and k.lower() not in ("server", "date")
+            }
+            return web.Response(body=data, status=upstream.status, headers=keep)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="counting, fault-injecting AWS proxy")
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("--ready-file", default="")
+    args = parser.parse_args()
+    proxy = Proxy(args.upstream)
+
+    async def ready(_app: web.Application) -> None:
+        if args.ready_file:
+            Path(args.ready_file).write_text("ready")  # noqa: ASYNC240 - once, at startup
+
+    app = proxy.app()
+    app.on_startup.append(ready)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
