@@ -233,6 +233,7 @@ def test_started_by_and_tags_identify_hub_user_and_server() -> None:
         "awsspawner:server": "gpu box/1",
         "awsspawner:hub": "research-hub",
         "awsspawner:profile": "gpu",
+        "awsspawner:spawn": "token-1",
     }
 
 

@@ -86,7 +86,7 @@ async def test_cancelled_start_stops_its_task(ecs_setup: SimpleNamespace) -> Non
     spawner = fargate_spawner(ecs_setup)
     waiting = asyncio.Event()
 
-    async def never_running(gateway):  # a task that stays PENDING: start waits forever
+    async def never_running(gateway, progress):  # stays PENDING: start waits forever
         waiting.set()
         await asyncio.Event().wait()
 

@@ -5,6 +5,7 @@ configuration mistake from a capacity problem from AWS being unreachable::
 
     AWSSpawnerError
     ├── ConfigurationError          a c.AWSSpawner.<key> is wrong; names the key
+    ├── EndpointNotFoundError       no resolver could tell where a running task listens
     └── ECSError                    an AWS call failed; carries operation, cluster, task
         ├── ECSUnreachableError         no answer (connection refused, timeout)
         ├── ECSThrottledError           ThrottlingException / 429 after botocore's retries
@@ -39,6 +40,7 @@ __all__ = [
     "ECSServerError",
     "ECSThrottledError",
     "ECSUnreachableError",
+    "EndpointNotFoundError",
     "InvalidParameterError",
     "RunTaskFailedError",
     "TaskDefinitionError",
@@ -58,6 +60,16 @@ class ConfigurationError(AWSSpawnerError, ValueError):
         self.owner = owner
         self.problem = problem
         super().__init__(f"c.{owner}.{key}: {problem}")
+
+
+class EndpointNotFoundError(AWSSpawnerError):
+    """Every endpoint resolver passed; ``seen`` maps each resolver's name to what it saw."""
+
+    def __init__(self, task: str, seen: dict[str, str]) -> None:
+        self.task = task
+        self.seen = dict(seen)
+        tried = "; ".join(f"{name}: {what}" for name, what in seen.items()) or "no resolvers"
+        super().__init__(f"the address of task {task} could not be found ({tried})")
 
 
 class ECSError(AWSSpawnerError):

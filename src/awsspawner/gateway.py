@@ -237,6 +237,22 @@ class ECSGateway:
                     break
         return arns
 
+    async def find_tagged_task(
+        self, cluster: str, started_by: str, key: str, value: str
+    ) -> dict[str, Any] | None:
+        """The task started with ``started_by`` whose tag ``key`` is ``value``, if any.
+
+        Lists and describes all of ``started_by``'s tasks: for recovering a spawn whose RunTask
+        answer never arrived, not for regular use."""
+        arns = await self.list_tasks(cluster, started_by)
+        if not arns:
+            return None
+        found = await self.describe_tasks(cluster, arns, include_tags=True)
+        for task in found.tasks.values():
+            if any(t.get("key") == key and t.get("value") == value for t in task.get("tags", [])):
+                return task
+        return None
+
     async def describe_container_instances(
         self, cluster: str, arns: Sequence[str]
     ) -> dict[str, dict[str, Any]]:

@@ -30,6 +30,7 @@ __all__ = [
     "TAG_HUB",
     "TAG_PROFILE",
     "TAG_SERVER",
+    "TAG_SPAWN",
     "TAG_USER",
     "SpawnIdentity",
     "build_run_task_request",
@@ -41,6 +42,8 @@ TAG_USER = "awsspawner:user"
 TAG_SERVER = "awsspawner:server"
 TAG_HUB = "awsspawner:hub"
 TAG_PROFILE = "awsspawner:profile"
+#: The spawn attempt's clientToken: finds the task of a spawn whose RunTask answer was lost.
+TAG_SPAWN = "awsspawner:spawn"
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,10 @@ class SpawnIdentity:
     profile: str = ""
 
 
-def build_tags(settings: SpawnSettings, identity: SpawnIdentity) -> list[dict[str, str]]:
-    """The task's tags: the admin's ``task_tags``, then the owner, user, server and hub."""
+def build_tags(
+    settings: SpawnSettings, identity: SpawnIdentity, client_token: str = ""
+) -> list[dict[str, str]]:
+    """The task's tags: the admin's ``task_tags``, then owner, user, server, hub, spawn."""
     tags = dict(settings.task_tags)
     user = escape_tag_value(identity.username)
     tags[settings.task_owner_tag_name] = user
@@ -62,6 +67,8 @@ def build_tags(settings: SpawnSettings, identity: SpawnIdentity) -> list[dict[st
     tags[TAG_HUB] = escape_tag_value(settings.hub_id)
     if identity.profile:
         tags[TAG_PROFILE] = escape_tag_value(identity.profile)
+    if client_token:
+        tags[TAG_SPAWN] = escape_tag_value(client_token)
     return [{"key": key, "value": value} for key, value in tags.items()]
 
 
@@ -169,7 +176,7 @@ def build_run_task_request(
         "startedBy": started_by_for_hub(settings.hub_id),
         "clientToken": client_token,
         "overrides": _overrides(settings, taskdef, command, environment),
-        "tags": build_tags(settings, identity),
+        "tags": build_tags(settings, identity, client_token),
         "enableECSManagedTags": bool(settings.enable_ecs_managed_tags),
         **_launch_fields(settings),
         **_network_fields(settings, taskdef),

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .errors import EndpointNotFoundError
 from .gateway import ECSGateway, translate_aws_error
 from .taskdef import TaskDefinitionInfo
 
@@ -138,10 +139,23 @@ def default_resolvers() -> list[EndpointResolver]:
     return [NetworkBindingsResolver(), AwsvpcResolver(), HostNetworkResolver()]
 
 
-async def resolve_endpoint(
-    ctx: ResolveContext, resolvers: Sequence[EndpointResolver]
-) -> Endpoint | None:
-    """Ask each resolver in order; the first endpoint wins."""
+def _why_not(ctx: ResolveContext, resolver: EndpointResolver) -> str:
+    """A short note of what ``resolver`` had to work with, for the error message."""
+    if isinstance(resolver, AwsvpcResolver):
+        return "no ENI address" if ctx.taskdef.network_mode == "awsvpc" else "not awsvpc"
+    if isinstance(resolver, NetworkBindingsResolver):
+        ports = [b.get("containerPort") for b in ctx.container.get("networkBindings") or []]
+        if ctx.taskdef.network_mode != "bridge":
+            return "not bridge"
+        return f"no binding for port {ctx.port} (bindings for {ports})"
+    if isinstance(resolver, HostNetworkResolver):
+        return "not host" if ctx.taskdef.network_mode != "host" else "no instance address"
+    return "no answer"
+
+
+async def resolve_endpoint(ctx: ResolveContext, resolvers: Sequence[EndpointResolver]) -> Endpoint:
+    """Ask each resolver in order; the first endpoint wins. EndpointNotFoundError otherwise."""
+    seen: dict[str, str] = {}
     for resolver in resolvers:
         endpoint = await resolver.resolve(ctx)
         if endpoint is not None:
@@ -153,4 +167,5 @@ async def resolve_endpoint(
                 resolver.name,
             )
             return endpoint
-    return None
+        seen[resolver.name] = _why_not(ctx, resolver)
+    raise EndpointNotFoundError(str(ctx.task.get("taskArn")), seen)

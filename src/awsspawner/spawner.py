@@ -13,7 +13,7 @@ import contextlib
 import inspect
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from jupyterhub.spawner import Spawner, SpawnException
@@ -22,14 +22,26 @@ from traitlets import Float, Unicode, default
 
 from .clients import ClientSettings, configured_endpoint, loop_shared, shared_client
 from .config import AWSSpawnerConfig
-from .errors import ConfigurationError, ECSError, RunTaskFailedError
+from .errors import ConfigurationError, ECSError, EndpointNotFoundError, RunTaskFailedError
 from .gateway import ECSGateway
-from .requests import SpawnIdentity, build_run_task_request
+from .naming import escape_tag_value, started_by_for_hub
+from .progress import ProgressLog
+from .requests import TAG_SPAWN, SpawnIdentity, build_run_task_request
 from .resolver import Endpoint, ResolveContext, default_resolvers, resolve_endpoint
 from .settings import SpawnSettings
 from .taskdef import TaskDefinitionInfo
+from .taskinfo import exit_code, stop_explanation
 
 __all__ = ["AWSSpawner"]
+
+_STATE_KEYS = (
+    "task_arn",
+    "task_cluster",
+    "task_container",
+    "task_definition",
+    "client_token",
+    "endpoint_url",
+)
 
 
 class AWSSpawner(AWSSpawnerConfig, Spawner):
@@ -65,13 +77,24 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
         (``stop(now=True)`` does not wait).""",
     )
 
+    slow_spawn_message_seconds = Float(
+        30.0,
+        min=1.0,
+        config=True,
+        help="""After this many seconds of a spawn, and as often again, the spawn page says the
+        task is still starting and in which ECS stage it is.""",
+    )
+
     # State kept in the hub's database (see get_state); not configuration.
     task_arn = Unicode("")
     task_cluster = Unicode("")
+    task_container = Unicode("")
+    task_definition = Unicode("")
     client_token = Unicode("")
     endpoint_url = Unicode("")
     _run_task_at = 0.0
     _poll_error_logged = False
+    _progress: ProgressLog | None = None
 
     @default("ip")
     def _default_ip(self) -> str:
@@ -191,19 +214,20 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
-        for key in ("task_arn", "task_cluster", "client_token", "endpoint_url"):
+        for key in _STATE_KEYS:
             if getattr(self, key):
                 state[key] = getattr(self, key)
         return state
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         super().load_state(state)
-        for key in ("task_arn", "task_cluster", "client_token", "endpoint_url"):
+        for key in _STATE_KEYS:
             setattr(self, key, str(state.get(key) or ""))
 
     def clear_state(self) -> None:
         super().clear_state()
-        self.task_arn = self.task_cluster = self.client_token = self.endpoint_url = ""
+        for key in _STATE_KEYS:
+            setattr(self, key, "")
 
     def _commit_state(self) -> None:
         """Write the state to the hub database now: the hub itself saves it only after start()
@@ -215,8 +239,12 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
         if mapped is not None and mapped.session is not None:
             mapped.session.commit()
 
-    async def get_url(self) -> str:
-        return self.endpoint_url or str(self.server.url)
+    def _new_progress_log(self) -> ProgressLog:
+        seconds = self.slow_spawn_message_seconds
+        return ProgressLog(slow_after=seconds, slow_every=seconds)
+
+    def _spawn_error(self, message: str, reason: str, status: int = 500) -> SpawnException:
+        return SpawnException(message, reason=reason, status_code=status)
 
     # ---------------------------------------------------------------------------- start
 
@@ -224,31 +252,51 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
         try:
             settings = self.spawn_settings()
         except ConfigurationError as exc:
-            raise SpawnException(str(exc), reason="configuration", status_code=500) from None
+            raise self._spawn_error(str(exc), "configuration") from None
         self.clear_state()
         self.task_cluster = settings.task_cluster_name
-        self.client_token = uuid.uuid4().hex
+        self.task_container = settings.task_container_name
+        self.client_token = uuid.uuid4().hex  # one per attempt: retries of it reuse it
+        progress = self._progress = self._new_progress_log()
         gateway = self.ecs_gateway(settings)
         try:
-            request, taskdef = await self.run_task_request(settings, self.client_token)
-        except ConfigurationError as exc:
-            raise SpawnException(str(exc), reason="configuration", status_code=500) from None
-        except ECSError as exc:
-            raise SpawnException(
-                f"Could not look up the task definition: {exc}", reason="aws", status_code=500
-            ) from None
-        self._commit_state()
+            try:
+                request, taskdef = await self.run_task_request(settings, self.client_token)
+            except ConfigurationError as exc:
+                raise self._spawn_error(str(exc), "configuration") from None
+            except ECSError as exc:
+                raise self._spawn_error(
+                    f"Could not look up the task definition: {exc}", "aws"
+                ) from None
+            self.task_definition = taskdef.arn
+            self._commit_state()
+            return await self._launch(settings, taskdef, gateway, request, progress)
+        finally:
+            progress.finish()
+
+    async def _launch(
+        self,
+        settings: SpawnSettings,
+        taskdef: TaskDefinitionInfo,
+        gateway: ECSGateway,
+        request: dict[str, Any],
+        progress: ProgressLog,
+    ) -> str:
         try:
             task = await self._run_task(gateway, request)
             self.task_arn = str(task["taskArn"])
             self._commit_state()
             self.log.info("Started ECS task %s for %s", self.task_arn, self._log_name)
-            task = await self._wait_until_running(gateway)
+            progress.stage("submitted", launch=settings.launch.describe())
+            progress.observe(task)
+            task = await self._wait_until_running(gateway, progress)
+            progress.stage("resolving")
             endpoint = await self._find_endpoint(settings, taskdef, gateway, task)
         except BaseException:
             await self._stop_after_failed_start(gateway)
             raise
         self.endpoint_url = f"{settings.notebook_scheme}://{endpoint.ip}:{endpoint.port}"
+        self._commit_state()
         return self.endpoint_url
 
     async def _run_task(self, gateway: ECSGateway, request: dict[str, Any]) -> dict[str, Any]:
@@ -264,43 +312,49 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
                 self.task_arn = str(task["taskArn"])
             raise
         except RunTaskFailedError as exc:
-            raise SpawnException(
-                f"ECS could not start your server: {exc.message}",
-                reason="capacity",
-                status_code=503,
+            raise self._spawn_error(
+                f"ECS could not start your server: {exc.message}", "capacity", 503
             ) from None
         except ECSError as exc:
-            raise SpawnException(
-                f"ECS refused to start your server: {exc}", reason="aws", status_code=500
-            ) from None
+            raise self._spawn_error(f"ECS refused to start your server: {exc}", "aws") from None
 
-    async def _wait_until_running(self, gateway: ECSGateway) -> dict[str, Any]:
+    async def _wait_until_running(
+        self, gateway: ECSGateway, progress: ProgressLog
+    ) -> dict[str, Any]:
+        """Follow the task until RUNNING; fail at once, with ECS's reason, if it stops."""
         while True:
+            task = None
             try:
                 found = await gateway.describe_tasks(self.task_cluster, [self.task_arn])
             except ECSError as exc:
                 if not exc.retryable:
-                    raise
+                    raise self._spawn_error(
+                        f"Cannot follow your server's task: {exc}", "aws"
+                    ) from None
                 self.log.warning("DescribeTasks failed while %s starts: %s", self.task_arn, exc)
-                found = None
-            if found is not None:
+            else:
                 task = found.tasks.get(self.task_arn)
-                if task is None:
-                    if time.monotonic() - self._run_task_at > self.missing_grace_seconds:
-                        raise SpawnException(
-                            f"ECS lost track of task {self.task_arn} while it was starting",
-                            reason="task-missing",
-                            status_code=500,
-                        )
-                elif task.get("lastStatus") == "STOPPED":
-                    raise SpawnException(
-                        "Your server's task stopped while starting: " + stop_explanation(task),
-                        reason="task-stopped",
-                        status_code=500,
+                if task is None and self._missing_too_long():
+                    raise self._spawn_error(
+                        f"ECS lost track of task {self.task_arn} while it was starting",
+                        "task-missing",
                     )
-                elif task.get("lastStatus") == "RUNNING":
+            if task is not None:
+                progress.observe(task)
+                status = task.get("lastStatus")
+                if status == "STOPPED" or task.get("desiredStatus") == "STOPPED":
+                    raise self._spawn_error(
+                        "Your server's task stopped while starting: " + stop_explanation(task),
+                        "task-stopped",
+                    )
+                if status == "RUNNING":
                     return task
+            progress.still_waiting(str(task.get("lastStatus")) if task else "")
             await asyncio.sleep(self.startup_poll_interval)
+
+    def _missing_too_long(self) -> bool:
+        # Right after RunTask, DescribeTasks may not know the task yet (eventual consistency).
+        return time.monotonic() - self._run_task_at > self.missing_grace_seconds
 
     async def _find_endpoint(
         self,
@@ -309,8 +363,6 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
         gateway: ECSGateway,
         task: dict[str, Any],
     ) -> Endpoint:
-        resolvers = default_resolvers()
-
         async def ec2() -> Any:
             return await self.aws_client("ec2", settings.aws_region)
 
@@ -323,16 +375,12 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
             gateway=gateway,
             ec2_client=ec2,
         )
-        endpoint = await resolve_endpoint(ctx, resolvers)
-        if endpoint is None:
-            tried = ", ".join(r.name for r in resolvers)
-            raise SpawnException(
-                f"Task {self.task_arn} is running, but its address could not be found "
-                f"(network mode {taskdef.network_mode!r}; tried {tried})",
-                reason="endpoint",
-                status_code=500,
-            )
-        return endpoint
+        try:
+            return await resolve_endpoint(ctx, default_resolvers())
+        except (ECSError, EndpointNotFoundError) as exc:
+            raise self._spawn_error(
+                f"Cannot find your server's address: {exc}", "endpoint"
+            ) from None
 
     async def _stop_after_failed_start(self, gateway: ECSGateway) -> None:
         if not self.task_arn:
@@ -350,9 +398,61 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
         except ECSError as exc:
             self.log.error("Could not stop task %s after a failed spawn: %s", self.task_arn, exc)
 
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        if self._progress is None:
+            return
+        async for event in self._progress.follow():
+            yield event
+
+    # ----------------------------------------------------------- after a hub restart
+
+    async def _adopt_interrupted_spawn(self) -> None:
+        """A spawn whose task ARN never reached the database (the hub died during RunTask):
+        find its task by the clientToken tag, so it can be resumed or stopped."""
+        if self.task_arn or not self.client_token:
+            return
+        task = await self.ecs_gateway().find_tagged_task(
+            self.task_cluster or self.task_cluster_name,
+            started_by_for_hub(self.hub_id),
+            TAG_SPAWN,
+            escape_tag_value(self.client_token),
+        )
+        if task is not None:
+            self.task_arn = str(task["taskArn"])
+            self._run_task_at = time.monotonic()
+            self._commit_state()
+            self.log.info("Found task %s of an interrupted spawn", self.task_arn)
+
+    async def get_url(self) -> str:
+        """The stored address; for a spawn the hub lost track of, wait for its task and
+        resolve it (the hub calls this after a restart, for servers poll() says run)."""
+        if self.endpoint_url or not self.task_arn:
+            return self.endpoint_url or str(self.server.url)
+        settings = self.spawn_settings(
+            {"task_definition_arn": self.task_definition} if self.task_definition else None
+        )
+        gateway = self.ecs_gateway(settings)
+        progress = self._progress = self._new_progress_log()
+        try:
+            task = await asyncio.wait_for(
+                self._wait_until_running(gateway, progress), self.start_timeout
+            )
+            taskdef = await gateway.task_definition_for(settings)
+            endpoint = await self._find_endpoint(settings, taskdef, gateway, task)
+        finally:
+            progress.finish()
+        self.endpoint_url = f"{settings.notebook_scheme}://{endpoint.ip}:{endpoint.port}"
+        self._commit_state()
+        return self.endpoint_url
+
     # ----------------------------------------------------------------------------- poll
 
     async def poll(self) -> int | None:
+        try:
+            await self._adopt_interrupted_spawn()
+        except ECSError as exc:
+            self.log.warning("Cannot look for the task of an interrupted spawn: %s", exc)
+            return None
         if not self.task_arn:
             return 0
         gateway = self.ecs_gateway()
@@ -367,15 +467,15 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
         self._poll_error_logged = False
         task = found.tasks.get(self.task_arn)
         if task is None:
-            starting = time.monotonic() - self._run_task_at < self.missing_grace_seconds
-            return None if starting else 1
+            return None if not self._missing_too_long() else 1
         if task.get("lastStatus") != "STOPPED":
             return None
-        return task_exit_code(task, self.task_container_name)
+        return exit_code(task, self.task_container or self.task_container_name)
 
     # ----------------------------------------------------------------------------- stop
 
     async def stop(self, now: bool = False) -> None:
+        await self._adopt_interrupted_spawn()
         if not self.task_arn:
             return
         gateway = self.ecs_gateway()
@@ -391,26 +491,3 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
             self.log.warning(
                 "Task %s was not STOPPED within %ss", self.task_arn, self.stop_wait_seconds
             )
-
-
-def task_exit_code(task: Mapping[str, Any], container_name: str) -> int:
-    """The notebook container's exit code, or 1 when ECS gives none (it never started)."""
-    for container in task.get("containers") or []:
-        if container.get("name") == container_name and isinstance(container.get("exitCode"), int):
-            return int(container["exitCode"])
-    return 1
-
-
-def stop_explanation(task: Mapping[str, Any]) -> str:
-    """ECS's own words on why a task stopped: stopCode, stoppedReason, container reasons."""
-    parts = []
-    if task.get("stopCode"):
-        parts.append(str(task["stopCode"]))
-    if task.get("stoppedReason"):
-        parts.append(str(task["stoppedReason"]))
-    for container in task.get("containers") or []:
-        if container.get("reason"):
-            parts.append(f"container {container.get('name')}: {container['reason']}")
-        elif container.get("exitCode") not in (None, 0):
-            parts.append(f"container {container.get('name')} exited with {container['exitCode']}")
-    return "; ".join(parts) or "ECS gave no reason"

@@ -1,0 +1,43 @@
+"""Pure: reading ECS task descriptions (DescribeTasks answers) the way the spawner needs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["STARTING_STATUSES", "exit_code", "stop_explanation", "tag_value"]
+
+#: lastStatus values of a task on its way to RUNNING.
+STARTING_STATUSES = ("PROVISIONING", "PENDING", "ACTIVATING")
+
+
+def exit_code(task: Mapping[str, Any], container_name: str) -> int:
+    """The notebook container's exit code, or 1 when ECS gives none (it never ran)."""
+    for container in task.get("containers") or []:
+        if container.get("name") == container_name and isinstance(container.get("exitCode"), int):
+            return int(container["exitCode"])
+    return 1
+
+
+def stop_explanation(task: Mapping[str, Any]) -> str:
+    """ECS's own words on why a task stopped: stopCode, stoppedReason, container reasons."""
+    parts = []
+    if task.get("stopCode"):
+        parts.append(str(task["stopCode"]))
+    if task.get("stoppedReason"):
+        parts.append(str(task["stoppedReason"]))
+    for container in task.get("containers") or []:
+        name = container.get("name")
+        if container.get("reason") and container["reason"] not in parts:
+            parts.append(f"container {name}: {container['reason']}")
+        elif container.get("exitCode") not in (None, 0):
+            parts.append(f"container {name} exited with code {container['exitCode']}")
+    return "; ".join(parts) or "ECS gave no reason"
+
+
+def tag_value(task: Mapping[str, Any], key: str) -> str | None:
+    """The value of tag ``key`` in a task described with include=['TAGS']."""
+    for tag in task.get("tags") or []:
+        if tag.get("key") == key:
+            return str(tag.get("value", ""))
+    return None
