@@ -32,6 +32,9 @@ after ``--stop-timeout``; the exit code is reported as Docker does (128 + signal
 agent itself is told to stop, it stops every task the same way and reports them, so no
 process outlives it.
 
+RUNNING is reported once the process has been up ``--running-after`` seconds (0.2); one that
+exits sooner goes from PENDING straight to STOPPED, as a container that dies at once does.
+
 Knobs for tests: ``--hold-pending SECONDS`` (stay PENDING that long), ``--pull-delay SECONDS``
 (pullStartedAt to pullStoppedAt), ``--fail-image SUBSTRING=REASON`` (tasks whose image contains
 SUBSTRING stop with REASON before their process starts).
@@ -66,6 +69,7 @@ class Knobs:
     hold_pending: float = 0.0
     pull_delay: float = 0.0
     stop_timeout: float = 2.0
+    running_after: float = 0.2
     fail_images: dict[str, str] = field(default_factory=dict)
 
 
@@ -127,6 +131,7 @@ class Agent:
             hold_pending=args.hold_pending,
             pull_delay=args.pull_delay,
             stop_timeout=args.stop_timeout,
+            running_after=args.running_after,
             fail_images=dict(item.split("=", 1) for item in args.fail_image),
         )
         self.tasks: dict[str, RunningTask] = {}
@@ -387,11 +392,15 @@ class Agent:
             await self._report_task(arn, "STOPPED", reason=reason)
             return
         try:
-            await self._report_container(
-                arn, name, "RUNNING", networkBindings=bindings, runtimeId=str(process.pid)
-            )
-            await self._report_task(arn, "RUNNING")
             exited = asyncio.ensure_future(process.wait())
+            # Like the real agent, RUNNING only for a container that is still up a moment
+            # after it started: one that dies at once goes straight to STOPPED.
+            await asyncio.wait({exited}, timeout=self.knobs.running_after)
+            if not exited.done():
+                await self._report_container(
+                    arn, name, "RUNNING", networkBindings=bindings, runtimeId=str(process.pid)
+                )
+                await self._report_task(arn, "RUNNING")
             stop = asyncio.ensure_future(running.stop_requested.wait())
             await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
@@ -435,6 +444,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--hold-pending", type=float, default=0.0)
     parser.add_argument("--pull-delay", type=float, default=0.0)
     parser.add_argument("--stop-timeout", type=float, default=2.0)
+    parser.add_argument(
+        "--running-after", type=float, default=0.2, help="seconds up before RUNNING"
+    )
     parser.add_argument("--fail-image", action="append", default=[], help="SUBSTRING=REASON")
     parser.add_argument("--poll", type=float, default=0.1)
     parser.add_argument("--ready-file", default="")
