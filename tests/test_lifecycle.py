@@ -295,16 +295,31 @@ async def test_cancel_during_runtask_stops_the_task_it_made(cluster: Cluster) ->
 # ------------------------------------------------------------- a hub that dies mid-spawn
 
 
-def dying_spawner(cluster: Cluster, **config: Any) -> tuple[AWSSpawner, list[dict[str, Any]]]:
+@dataclass
+class Commits:
+    """The states a spawner committed to the hub database, in order."""
+
+    states: list[dict[str, Any]]
+    changed: asyncio.Event
+
+    async def until(self, predicate: Any) -> dict[str, Any]:
+        while not any(predicate(state) for state in self.states):
+            await asyncio.wait_for(self.changed.wait(), timeout=15)
+            self.changed.clear()
+        return self.states[-1]
+
+
+def dying_spawner(cluster: Cluster, **config: Any) -> tuple[AWSSpawner, Commits]:
     """A spawner whose hub "dies": what it committed is recorded, and when its start is
     cancelled it does no cleanup at all (a killed process runs no code)."""
     spawner = spawner_for(cluster, "FARGATE", **config)
-    committed: list[dict[str, Any]] = []
+    committed = Commits([], asyncio.Event())
     original = spawner._commit_state
 
     def record() -> None:
         original()
-        committed.append(dict(spawner.get_state()))
+        committed.states.append(dict(spawner.get_state()))
+        committed.changed.set()
 
     async def no_cleanup(_gateway: Any) -> None:
         return None
@@ -318,12 +333,11 @@ async def test_hub_restart_after_runtask_resumes_the_spawn(cluster: Cluster) -> 
     add_agent_for(cluster, "FARGATE", "--hold-pending", "1")
     dying, committed = dying_spawner(cluster)
     starting = asyncio.ensure_future(dying.start())
-    while not any(state.get("task_arn") for state in committed):
-        await asyncio.sleep(0.02)
+    await committed.until(lambda state: state.get("task_arn"))
     starting.cancel()  # the hub process dies
     with pytest.raises(asyncio.CancelledError):
         await starting
-    last = committed[-1]
+    last = committed.states[-1]
     assert "endpoint_url" not in last
 
     restarted = spawner_for(cluster, "FARGATE")
@@ -341,9 +355,7 @@ async def test_hub_restart_during_runtask_finds_the_task(cluster: Cluster, then:
     cluster.emulator.faults([{"operation": "ecs:RunTask", "kind": "slow", "rate": 1, "delay": 1.0}])
     dying, committed = dying_spawner(cluster)
     starting = asyncio.ensure_future(dying.start())
-    while not committed:
-        await asyncio.sleep(0.02)
-    state = committed[-1]  # committed before RunTask: a clientToken, no task yet
+    state = await committed.until(lambda state: True)  # before RunTask: a token, no task
     assert state["client_token"]
     assert "task_arn" not in state
     await asyncio.sleep(0.3)
