@@ -390,3 +390,43 @@ async def test_poll_under_throttling_says_running(cluster: Cluster) -> None:
     stats = cluster.emulator.stats()
     assert stats["faults"]["ecs:DescribeTasks"]["throttle"] == 2
     await spawner.stop()
+
+
+async def test_state_is_in_the_hub_database_before_runtask_answers(
+    cluster: Cluster, tmp_path: Any
+) -> None:
+    """With JupyterHub's own ORM on a real SQLite file: the clientToken is committed before
+    RunTask, the ARN as soon as RunTask answers, both readable from another connection."""
+    from jupyterhub import orm
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    db = orm.new_session_factory(url)()
+    user = orm.User(name="alice")
+    db.add(user)
+    db.commit()
+    orm_spawner = orm.Spawner(user=user, name="")
+    db.add(orm_spawner)
+    db.commit()
+
+    def read_state() -> dict[str, Any]:
+        other = orm.new_session_factory(url)()
+        try:
+            return dict(other.query(orm.Spawner).one().state or {})
+        finally:
+            other.close()
+
+    add_agent_for(cluster, "FARGATE")
+    cluster.emulator.faults([{"operation": "ecs:RunTask", "kind": "slow", "rate": 1, "delay": 1.0}])
+    spawner = spawner_for(cluster, "FARGATE")
+    spawner.orm_spawner = orm_spawner
+    starting = asyncio.ensure_future(spawner.start())
+    await asyncio.sleep(0.5)  # RunTask is in flight
+    before = read_state()
+    assert before["client_token"] == spawner.client_token
+    assert "task_arn" not in before
+    await starting
+    after = read_state()
+    assert after["task_arn"] == spawner.task_arn
+    assert after["endpoint_url"] == spawner.endpoint_url
+    await spawner.stop()
+    db.close()
