@@ -497,6 +497,31 @@ def register_task_definition(self: Any, *args: Any, **kwargs: Any) -> Any:
     return definition
 
 
+_original_list_tasks = ecs_models.EC2ContainerServiceBackend.list_tasks
+
+
+def list_tasks(
+    self: Any,
+    cluster_str: str | None = None,
+    container_instance: str | None = None,
+    family: str | None = None,
+    started_by: str | None = None,
+    service_name: str | None = None,
+    desiredStatus: str | None = None,
+) -> list[Any]:
+    """moto's filter on containerInstance fails on Fargate tasks (which have none)."""
+    tasks = _original_list_tasks(
+        self, cluster_str, None, family, started_by, service_name, desiredStatus
+    )
+    if container_instance:
+        tasks = [
+            t
+            for t in tasks
+            if t.container_instance_arn and container_instance in t.container_instance_arn
+        ]
+    return tasks  # type: ignore[no-any-return]
+
+
 def install() -> None:
     """Patch moto's ECS response handlers and backend (idempotent)."""
     response = ecs_responses.EC2ContainerServiceResponse
@@ -508,3 +533,4 @@ def install() -> None:
     response.submit_container_state_change = submit_container_state_change
     response.submit_attachment_state_changes = submit_attachment_state_changes
     ecs_models.EC2ContainerServiceBackend.register_task_definition = register_task_definition
+    ecs_models.EC2ContainerServiceBackend.list_tasks = list_tasks

@@ -54,6 +54,9 @@ def selftest() -> None:
     params = list(inspect.signature(backend.register_task_definition).parameters)
     if params[:5] != ["self", "family", "container_definitions", "volumes", "network_mode"]:
         problems.append(f"register_task_definition's parameters moved: {params[:5]}")
+    list_params = list(inspect.signature(backend.list_tasks).parameters)
+    if list_params[:3] != ["self", "cluster_str", "container_instance"]:
+        problems.append(f"list_tasks' parameters moved: {list_params[:3]}")
     task_params = set(inspect.signature(ecs_models.Task.__init__).parameters)
     for name in (
         "cluster",
