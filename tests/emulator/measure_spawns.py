@@ -58,13 +58,12 @@ async def spawn_once(mode: dict[str, Any], user: str) -> tuple[float, AWSSpawner
 
 
 async def measure(emulator: Emulator, subnet: str) -> None:
+    fargate = {"task_definition_family": "fg", "task_subnets": [subnet]}
     modes = {
-        "FARGATE": {"task_definition_family": "fg", "launch_type": "FARGATE", "task_subnets": [subnet]},
-        "FARGATE_SPOT": {
-            "task_definition_family": "fg", "launch_type": "FARGATE_SPOT", "task_subnets": [subnet],
-        },
+        "FARGATE": {**fargate, "launch_type": "FARGATE"},
+        "FARGATE_SPOT": {**fargate, "launch_type": "FARGATE_SPOT"},
         "EC2 bridge": {"task_definition_family": "br", "launch_type": "EC2"},
-    }  # fmt: skip
+    }
     for name, mode in modes.items():
         times = []
         spawners = []
