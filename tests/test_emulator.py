@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-import urllib.request
 from typing import Any
 
 import boto3
@@ -16,6 +14,7 @@ from botocore.config import Config
 
 from .emulator.launcher import Emulator, http
 from .emulator.placement import ExpressionError, matches
+from .helpers import http_status, pid_alive
 
 CLUSTER = "emulated"
 # "0.0.0.0" inside a task: the agent rewrites it to the task's loopback address.
@@ -71,19 +70,6 @@ def status_is(ecs: Any, arn: str, status: str) -> dict[str, Any] | None:
     return task if task["lastStatus"] == status else None
 
 
-def get(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback only
-        return int(answer.status)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.fixture
 def ecs(emulator: Emulator) -> Any:
     client = emulator.client("ecs")
@@ -115,7 +101,7 @@ def test_agent_task_lifecycle_with_a_real_server(emulator: Emulator, ecs: Any) -
     instance = emulator.client("ec2").describe_instances(InstanceIds=[agent.instance_id])
     address = instance["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
     assert address == "127.0.0.11"
-    assert wait_for(lambda: _answers(f"http://{address}:{binding['hostPort']}/")) == 200
+    assert wait_for(lambda: http_status(f"http://{address}:{binding['hostPort']}/")) == 200
     pid = int(container["runtimeId"])
     assert pid_alive(pid)
 
@@ -126,13 +112,6 @@ def test_agent_task_lifecycle_with_a_real_server(emulator: Emulator, ecs: Any) -
     assert stopped["stoppedReason"] == "Stopped by test"
     assert stopped["containers"][0]["exitCode"] == 143  # SIGTERM, reported as Docker does
     assert wait_for(lambda: not pid_alive(pid))
-
-
-def _answers(url: str) -> int | None:
-    try:
-        return get(url)
-    except OSError:
-        return None
 
 
 def test_exiting_process_reports_essential_container_exited(emulator: Emulator, ecs: Any) -> None:
@@ -206,7 +185,7 @@ def test_fargate_agent_runs_tasks_on_loopback_enis(emulator: Emulator, ecs: Any)
         address = details["privateIPv4Address"]
         assert address.startswith("127.")
         addresses.append(address)
-        assert wait_for(lambda a=address: _answers(f"http://{a}:8888/")) == 200
+        assert wait_for(lambda a=address: http_status(f"http://{a}:8888/")) == 200
     assert len(set(addresses)) == 2  # each task its own ENI address
 
 
@@ -223,7 +202,7 @@ def test_external_host_mode_on_a_managed_instance(emulator: Emulator, ecs: Any) 
         cluster=CLUSTER, containerInstances=[agent.container_instance_arn]
     )["containerInstances"]
     assert instances[0]["ec2InstanceId"] == "mi-0000000000000aaaa"
-    assert wait_for(lambda: _answers("http://127.0.0.15:8888/")) == 200
+    assert wait_for(lambda: http_status("http://127.0.0.15:8888/")) == 200
 
 
 def test_client_token_replays_the_same_task(emulator: Emulator, ecs: Any) -> None:

@@ -8,10 +8,8 @@ what the spawner does with ECS, not about the notebook server (the end-to-end te
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +20,7 @@ from awsspawner import AWSSpawner
 
 from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner
 from .emulator.launcher import Emulator
+from .helpers import http_status, pid_alive
 
 # "0.0.0.0" inside a task: the agent rewrites it to the address the task's network gives it.
 SERVER = [sys.executable, "-m", "http.server", "8888", "--bind", "0.0.0.0"]  # noqa: S104
@@ -93,14 +92,6 @@ def add_agent_for(cluster: Cluster, mode: str, *options: str) -> None:
         cluster.emulator.add_agent(CLUSTER, fargate=True, options=list(options))
 
 
-def http_status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback only
-            return int(answer.status)
-    except OSError:
-        return None
-
-
 async def answers(url: str, timeout: float = 15) -> int | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -129,14 +120,6 @@ async def wait_stopped(cluster: Cluster, arn: str, timeout: float = 15) -> dict[
 
 async def collect(spawner: AWSSpawner) -> list[dict[str, Any]]:
     return [event async for event in spawner.progress()]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------- happy paths

@@ -43,7 +43,7 @@ __all__ = ["STATE", "install"]
 
 
 class EmulatorError(ServiceException):
-    """An ECS error answer with any code (moto's own classes fix theirs)."""
+    """An AWS error answer with any code (moto's own classes fix theirs)."""
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code

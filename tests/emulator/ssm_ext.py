@@ -19,18 +19,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ssm import responses as ssm_responses
 
+from .ecs_ext import EmulatorError
+
 __all__ = ["SSM_STATE", "install"]
-
-
-class SSMError(ServiceException):
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(code, message)
 
 
 class SSMState:
@@ -73,7 +68,7 @@ def _wanted_ids(response: Any) -> set[str] | None:
         for item in response._get_param(key) or []:
             if item.get(name_key) == "InstanceIds":
                 return set(item.get(values_key) or [])
-            raise SSMError("InvalidInstanceInformationFilterValue", f"unknown filter {item}")
+            raise EmulatorError("InvalidInstanceInformationFilterValue", f"unknown filter {item}")
     return None
 
 
@@ -81,7 +76,7 @@ def describe_instance_information(self: Any) -> ActionResult:
     wanted = _wanted_ids(self)
     limit = int(self._get_param("MaxResults") or 10)
     if not 5 <= limit <= 50:
-        raise SSMError("ValidationException", "MaxResults must be between 5 and 50")
+        raise EmulatorError("ValidationException", "MaxResults must be between 5 and 50")
     start = int(self._get_param("NextToken") or 0)
     rows = [
         {
@@ -111,7 +106,7 @@ def list_inventory_entries(self: Any) -> ActionResult:
     type_name = self._get_param("TypeName")
     record = SSM_STATE.instances.get(instance_id)
     if record is None:
-        raise SSMError("InvalidInstanceId", f"{instance_id} is not a managed instance")
+        raise EmulatorError("InvalidInstanceId", f"{instance_id} is not a managed instance")
     entries = []
     if type_name == "AWS:Network":
         entries = [{k: str(v) for k, v in interface.items()} for interface in record["interfaces"]]
@@ -149,7 +144,7 @@ def get_command_invocation(self: Any) -> ActionResult:
         or instance_id not in command["instances"]
         or time.monotonic() - command["sent"] < SSM_STATE.invocation_delay
     ):
-        raise SSMError("InvocationDoesNotExist", "")
+        raise EmulatorError("InvocationDoesNotExist", "")
     record = SSM_STATE.instances.get(instance_id, {})
     return ActionResult(
         {
