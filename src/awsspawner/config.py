@@ -336,9 +336,36 @@ class AWSSpawnerConfig(LoggingConfigurable):
 
     profiles: List[Any] = List(
         config=True,
-        help="""Choices offered on the spawn page: a list of
+        help="""Server kinds offered on the spawn page, in the original shape: a list of
         ``(display_name, key, {setting: value})`` tuples. The chosen profile's settings
-        override the configured ones for that spawn only.""",
+        override the configured ones for that spawn only (the next spawn starts again from the
+        configuration). The first profile is preselected. Cannot be combined with
+        ``profile_list``; see the docs' profiles page.""",
+    )
+
+    profile_list = AnyTrait(
+        [],
+        config=True,
+        help="""Server kinds offered on the spawn page, in KubeSpawner's shape: a list of dicts
+        with ``display_name``, ``slug``, ``description``, ``default``, ``spawner_override``
+        (settings for that profile) and ``profile_options`` (choices within a profile, each
+        with its own ``spawner_override``, and an optional free-form ``unlisted_choice`` with
+        a ``validation_regex``). May be a function ``f(spawner)`` (sync or async) returning
+        that list, evaluated for each form and spawn. Cannot be combined with ``profiles``.
+
+        Overrides merge like JupyterHub's group_overrides (dicts recursively, None deletes a
+        key) in this order: configuration < group_overrides and apply_user_options < the
+        profile < its chosen options. aws_region, task_cluster_name, authentication_class and
+        hub_id cannot be overridden.""",
+    )
+
+    profile_form_template = Unicode(
+        "",
+        config=True,
+        help="""A Jinja2 template (autoescaped) for the profile form, replacing the built-in
+        one. It receives ``profiles`` (objects with slug, display_name, description, options)
+        and ``selected`` (the preselected profile's slug), and must submit a ``profile`` field
+        and, for options, ``profile-option-<slug>--<option>`` fields.""",
     )
 
     # --------------------------------------------------------------------- escape hatch

@@ -168,11 +168,15 @@ class SpawnSettings:
     port_range_start: int = 8000
     port_range_end: int = 9000
     use_dynamic_port: bool = False
+    cmd: tuple[str, ...] = ()
+    #: Environment variables a profile adds on top of JupyterHub's (key ``environment``).
+    environment_overrides: Mapping[str, str] = field(default_factory=dict)
 
     #: Trait names that become fields here. The spawner reads exactly these.
     @classmethod
     def trait_names(cls) -> tuple[str, ...]:
-        fields = (f.name for f in dataclasses.fields(cls) if f.name != "launch")
+        derived = ("launch", "environment_overrides")
+        fields = (f.name for f in dataclasses.fields(cls) if f.name not in derived)
         return (*fields, "launch_type")
 
     @classmethod
@@ -183,13 +187,17 @@ class SpawnSettings:
             if f.name == "launch" or f.name not in values:
                 continue
             value = values[f.name]
-            if f.name in ("task_security_groups", "task_subnets", "notebook_args"):
+            if f.name in ("task_security_groups", "task_subnets", "notebook_args", "cmd"):
                 value = tuple(value or ())
             elif f.name == "placement_constraints":
                 value = tuple(dict(c) if isinstance(c, Mapping) else c for c in value or ())
-            elif f.name == "task_tags":
+            elif f.name in ("task_tags", "environment_overrides"):
                 value = dict(value or {})
             kwargs[f.name] = value
+        if "environment" in values:
+            kwargs["environment_overrides"] = {
+                str(k): str(v) for k, v in dict(values["environment"] or {}).items()
+            }
         kwargs["launch"] = LaunchMode.parse(values.get("launch_type", "FARGATE"))
         settings = cls(**kwargs)
         settings.check()

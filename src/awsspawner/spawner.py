@@ -25,6 +25,8 @@ from .config import AWSSpawnerConfig
 from .errors import ConfigurationError, ECSError, EndpointNotFoundError, RunTaskFailedError
 from .gateway import ECSGateway
 from .naming import escape_tag_value, started_by_for_hub
+from .options import SpawnOptions
+from .profiles import merge_overrides
 from .progress import ProgressLog
 from .requests import TAG_SPAWN, SpawnIdentity, build_run_task_request
 from .resolver import Endpoint, ResolveContext, default_resolvers, resolve_endpoint
@@ -44,7 +46,7 @@ _STATE_KEYS = (
 )
 
 
-class AWSSpawner(AWSSpawnerConfig, Spawner):
+class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
     """Runs each user's notebook server as an Amazon ECS task.
 
     EC2, Fargate, Fargate Spot, any capacity provider strategy and ECS Anywhere (EXTERNAL).
@@ -126,12 +128,12 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
                 "c.AWSSpawner.image is not used: c.AWSSpawner.task_definition_arn names the "
                 "exact revision to run"
             )
+        self._check_static_profiles()
 
     def spawn_settings(self, overrides: Mapping[str, Any] | None = None) -> SpawnSettings:
         """This spawn's settings: the traits, with ``overrides`` (a profile) applied, checked."""
         values = {name: getattr(self, name) for name in SpawnSettings.trait_names()}
-        values.update(overrides or {})
-        return SpawnSettings.from_values(values)
+        return SpawnSettings.from_values(merge_overrides(values, overrides or {}))
 
     @property
     def client_settings(self) -> ClientSettings:
@@ -178,7 +180,7 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
 
     def server_command(self, settings: SpawnSettings) -> list[str]:
         """The notebook container's command: cmd + the hub's arguments + notebook_args."""
-        return [*self.cmd, *self.get_args(), *settings.notebook_args]
+        return [*(settings.cmd or self.cmd), *self.get_args(), *settings.notebook_args]
 
     def spawn_identity(self, profile: str = "") -> SpawnIdentity:
         return SpawnIdentity(username=self.user.name, server_name=self.name or "", profile=profile)
@@ -194,7 +196,7 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
             taskdef,
             self.spawn_identity(profile),
             command=self.server_command(settings),
-            environment=self.get_env(),
+            environment={**self.get_env(), **settings.environment_overrides},
             client_token=client_token,
         )
         hook = self.modify_run_task_hook
@@ -249,10 +251,12 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
     # ---------------------------------------------------------------------------- start
 
     async def start(self) -> str:
+        profile, overrides = await self._chosen_profile()
         try:
-            settings = self.spawn_settings()
+            settings = self.spawn_settings(overrides)
         except ConfigurationError as exc:
-            raise self._spawn_error(str(exc), "configuration") from None
+            where = f"profile {profile!r}: " if profile else ""
+            raise self._spawn_error(where + str(exc), "configuration") from None
         self.clear_state()
         self.task_cluster = settings.task_cluster_name
         self.task_container = settings.task_container_name
@@ -261,7 +265,9 @@ class AWSSpawner(AWSSpawnerConfig, Spawner):
         gateway = self.ecs_gateway(settings)
         try:
             try:
-                request, taskdef = await self.run_task_request(settings, self.client_token)
+                request, taskdef = await self.run_task_request(
+                    settings, self.client_token, profile=profile
+                )
             except ConfigurationError as exc:
                 raise self._spawn_error(str(exc), "configuration") from None
             except ECSError as exc:

@@ -1,0 +1,113 @@
+"""The spawn page's options: which profiles a spawner offers, its form, and the user's choice.
+
+:class:`SpawnOptions` is a mixin of :class:`~awsspawner.AWSSpawner`; the rules of profiles
+are in :mod:`awsspawner.profiles`, the form's HTML in :mod:`awsspawner.form`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from jupyterhub.spawner import SpawnException
+
+from .errors import ConfigurationError
+from .form import options_from_form, render_form
+from .profiles import ChoiceError, Profile, choose, default_profile, merge_overrides, parse_profiles
+from .settings import SpawnSettings
+
+__all__ = ["OVERRIDABLE", "SpawnOptions"]
+
+#: What a profile may override: every per-spawn setting, plus cmd and environment.
+OVERRIDABLE = frozenset(SpawnSettings.trait_names()) | {"environment"}
+
+
+class SpawnOptions:
+    """Profiles for a spawner: the menu, the form, and validating ``user_options``."""
+
+    if TYPE_CHECKING:
+        profiles: list[Any]
+        profile_list: Any
+        profile_form_template: str
+        user_options: dict[str, Any]
+        orm_spawner: Any
+        log: Any
+        _log_name: str
+
+        def spawn_settings(self, overrides: Mapping[str, Any] | None = None) -> SpawnSettings: ...
+
+        def _spawn_error(self, message: str, reason: str, status: int = 500) -> SpawnException: ...
+
+    def _check_static_profiles(self) -> None:
+        """Every profile (and each listed choice) of a static list makes valid settings."""
+        if self.profiles and self.profile_list:
+            raise ConfigurationError(
+                "profile_list", "and c.AWSSpawner.profiles are both set; keep one of them"
+            )
+        if callable(self.profile_list):
+            return  # evaluated per spawn, checked then
+        key = "profiles" if self.profiles else "profile_list"
+        for profile in parse_profiles(
+            self.profiles or self.profile_list or [], key=key, allowed=OVERRIDABLE
+        ):
+            variants = [dict(profile.overrides)] + [
+                merge_overrides(profile.overrides, choice.overrides)
+                for option in profile.options
+                for choice in option.choices
+            ]
+            for overrides in variants:
+                try:
+                    self.spawn_settings(overrides)
+                except ConfigurationError as exc:
+                    raise ConfigurationError(key, f"profile {profile.slug!r}: {exc}") from None
+
+    async def profile_menu(self) -> list[Profile]:
+        """The profiles on offer now (``profile_list`` may be a function of the spawner)."""
+        if self.profiles and self.profile_list:
+            raise ConfigurationError(
+                "profile_list", "and c.AWSSpawner.profiles are both set; keep one of them"
+            )
+        if self.profiles:
+            return parse_profiles(self.profiles, key="profiles", allowed=OVERRIDABLE)
+        value = self.profile_list
+        if callable(value):
+            value = value(self)
+            if inspect.isawaitable(value):
+                value = await value
+        return parse_profiles(value or [], key="profile_list", allowed=OVERRIDABLE)
+
+    async def get_options_form(self) -> str:
+        profiles = await self.profile_menu()
+        if not profiles or (len(profiles) == 1 and not profiles[0].options):
+            return ""  # nothing to choose: no form
+        previous = (self.user_options or {}).get("profile")
+        slugs = [p.slug for p in profiles]
+        selected = previous if previous in slugs else default_profile(profiles).slug
+        return render_form(profiles, selected, self.profile_form_template)
+
+    def run_options_from_form(self, form_data: Mapping[str, Any]) -> Any:
+        if self.profiles or self.profile_list:
+            return options_from_form(form_data)
+        return super().run_options_from_form(form_data)  # type: ignore[misc]
+
+    async def _chosen_profile(self) -> tuple[str, dict[str, Any]]:
+        """(profile slug, its overrides) for this spawn's user_options; "" when none offered.
+
+        Bad options: SpawnException 400, before any AWS call (a REST caller sees it)."""
+        try:
+            profiles = await self.profile_menu()
+        except ConfigurationError as exc:
+            raise self._spawn_error(str(exc), "configuration") from None
+        if not profiles:
+            return "", {}
+        try:
+            profile, overrides, chosen = choose(profiles, self.user_options)
+        except ChoiceError as exc:
+            raise self._spawn_error(f"Invalid server options: {exc}", "user_options", 400) from None
+        if (self.user_options or {}).get("profile") != profile.slug:
+            self.user_options = {**(self.user_options or {}), "profile": profile.slug}
+            if self.orm_spawner is not None:
+                self.orm_spawner.user_options = self.user_options
+        self.log.info("%s spawns profile %s %s", self._log_name, profile.slug, chosen or "")
+        return profile.slug, overrides
