@@ -35,6 +35,7 @@ from traitlets.config import LoggingConfigurable
 from .auth import AWSSpawnerAuthentication, check_not_legacy
 from .errors import ConfigurationError
 from .gateway import ECSGateway
+from .nodeaddress import ADDRESS_RESOLVERS
 
 __all__ = ["AWSSpawnerConfig"]
 
@@ -330,6 +331,99 @@ class AWSSpawnerConfig(LoggingConfigurable):
         9000,
         config=True,
         help="""Highest port ``use_dynamic_port`` may pick (inclusive).""",
+    )
+
+    # ------------------------------------------------------------- finding node addresses
+
+    address_resolvers = List(
+        Unicode(),
+        default_value=list(ADDRESS_RESOLVERS),
+        config=True,
+        help="""How the address of a task's node is found, for bridge and host networking
+        (awsvpc tasks have their own ENI address). Tried in this order; remove a name to
+        disable it:
+
+        - ``container-attribute``: the attribute ``node_address_attribute`` of the container
+          instance, set by the operator (the way to pin an address);
+        - ``ec2-instance``: EC2 DescribeInstances (``i-`` nodes; needs ec2:DescribeInstances);
+        - ``ssm-instance-information``: the IPAddress SSM reports (``mi-`` nodes; needs
+          ssm:DescribeInstanceInformation); often docker0 on Docker hosts, hence the filters;
+        - ``ssm-inventory``: SSM inventory AWS:Network (needs ssm:ListInventoryEntries and an
+          inventory association);
+        - ``ssm-command``: runs one fixed command through SSM Run Command on that node
+          (needs ssm:SendCommand and ssm:GetCommandInvocation; remove it to never run
+          commands on nodes).
+        """,
+    )
+
+    @validate("address_resolvers")
+    def _valid_resolvers(self, proposal: Mapping[str, Any]) -> list[str]:
+        unknown = [n for n in proposal["value"] if n not in ADDRESS_RESOLVERS]
+        if unknown:
+            raise ConfigurationError(
+                "address_resolvers", f"unknown {unknown}; known: {', '.join(ADDRESS_RESOLVERS)}"
+            )
+        return list(proposal["value"])
+
+    node_address_attribute = Unicode(
+        "jupyterhub.address",
+        config=True,
+        help="""Name of the container instance attribute holding the node's address, for the
+        ``container-attribute`` resolver. Set it when registering an ECS Anywhere node
+        (``--attributes jupyterhub.address=10.1.2.3``) or with ecs:PutAttributes.""",
+    )
+
+    node_address_cidrs = List(
+        Unicode(),
+        config=True,
+        help="""If set, a node address is accepted only inside one of these CIDRs (all
+        resolvers), e.g. ``['10.20.0.0/16']``: the network the hub reaches nodes on.""",
+    )
+
+    node_address_exclude_cidrs = List(
+        Unicode(),
+        default_value=["169.254.0.0/16", "172.17.0.0/16", "127.0.0.1/32"],
+        config=True,
+        help="""Addresses never taken as a node's address: link-local, Docker's default bridge
+        and the loopback address by default.""",
+    )
+
+    node_interface = Unicode(
+        "",
+        config=True,
+        help="""Network interface whose address is the node's (``ssm-inventory`` and
+        ``ssm-command``), e.g. ``'eth1'``. Empty: the first interface that is not excluded.""",
+    )
+
+    node_interface_exclude = List(
+        Unicode(),
+        default_value=["lo", "docker*", "br-*", "veth*", "cni*", "flannel*", "virbr*"],
+        config=True,
+        help="""Interface name patterns (fnmatch) never taken for the node's address.""",
+    )
+
+    node_address_cache_seconds = Float(
+        300.0,
+        min=0.0,
+        config=True,
+        help="""How long a node's address is reused for further spawns on that node. An
+        address the hub cannot reach is dropped at once.""",
+    )
+
+    node_address_probe_seconds = Float(
+        2.0,
+        min=0.0,
+        config=True,
+        help="""Before using a node address, open a TCP connection to it (at the server's
+        port) for at most this long: a refused or open port proves the host is there; no route
+        or no answer moves on to the next resolver. 0 disables the check.""",
+    )
+
+    ssm_command_timeout = Float(
+        20.0,
+        min=1.0,
+        config=True,
+        help="""How long the ``ssm-command`` resolver waits for its command's output.""",
     )
 
     # --------------------------------------------------------------------------- profiles

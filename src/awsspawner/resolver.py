@@ -1,29 +1,38 @@
 """Where does a running task's notebook server listen? An ordered chain of resolvers.
 
-Each resolver is a small named class whose ``resolve`` returns an :class:`Endpoint` or None
-("not mine, ask the next one"). The first answer wins and the resolver's name is logged, so a
-wrong address can be traced to the step that produced it. This module has the resolvers the
-AWS launch types need:
+Each endpoint resolver is a small named class whose ``resolve`` returns an :class:`Endpoint`
+or None ("not mine, ask the next one"); the first answer wins and its name is logged:
 
-* :class:`AwsvpcResolver`: awsvpc tasks (all of Fargate): the ENI's private IPv4 address and
-  the server's own port.
 * :class:`NetworkBindingsResolver`: bridge tasks: the hostPort ECS mapped to the notebook's
-  container port, on the container instance's address.
-* :class:`HostNetworkResolver`: host-network tasks: the server's port on the instance.
+  container port, on the binding's bindIP or else the node's address;
+* :class:`AwsvpcResolver`: awsvpc tasks (all of Fargate): the ENI's private IPv4 address and
+  the server's own port;
+* :class:`HostNetworkResolver`: host-network tasks: the server's port on the node's address.
 
-The instance's address comes from the binding's ``bindIP`` when it is a real address, else from
-EC2 DescribeInstances for the container instance's ``i-`` id.
+The node's address comes from the node-address chain (:mod:`awsspawner.nodeaddress`). A
+candidate the hub cannot reach (no route, no answer; a refused connection proves the host is
+there) is dropped from the cache and the chain goes on. When nothing works the error lists
+what every resolver saw.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import EndpointNotFoundError
-from .gateway import ECSGateway, translate_aws_error
+from .gateway import ECSGateway
+from .nodeaddress import (
+    AddressPolicy,
+    ClientFactory,
+    Node,
+    NodeAddressCache,
+    NodeAddressResolver,
+    node_address_candidates,
+)
 from .taskdef import TaskDefinitionInfo
 
 __all__ = [
@@ -35,11 +44,26 @@ __all__ = [
     "ResolveContext",
     "default_resolvers",
     "resolve_endpoint",
+    "tcp_reachable",
 ]
 
 log = logging.getLogger(__name__)
 
 _UNSPECIFIED = {"", "0.0.0.0", "::"}  # noqa: S104 - compared against, never bound
+
+Probe = Callable[[str, int], Awaitable[bool]]
+
+
+async def tcp_reachable(ip: str, port: int, timeout: float = 2.0) -> bool:
+    """Can the hub reach ``ip``? An open or a refused port both say the host is there."""
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout)
+    except ConnectionRefusedError:
+        return True
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    return True
 
 
 @dataclass(frozen=True)
@@ -59,7 +83,13 @@ class ResolveContext:
     port: int
     cluster: str
     gateway: ECSGateway
-    ec2_client: Callable[[], Awaitable[Any]]
+    clients: ClientFactory
+    chain: Sequence[NodeAddressResolver] = ()
+    policy: AddressPolicy = field(default_factory=AddressPolicy)
+    cache: NodeAddressCache = field(default_factory=NodeAddressCache)
+    probe: Probe | None = None
+    seen: dict[str, str] = field(default_factory=dict)
+    _node: Node | None = None
 
     @property
     def container(self) -> Mapping[str, Any]:
@@ -68,25 +98,45 @@ class ResolveContext:
                 return container
         return {}
 
-    async def instance_address(self) -> str | None:
-        """Private IPv4 of the EC2 instance behind the task's container instance, if any."""
+    async def node(self) -> Node | None:
         arn = self.task.get("containerInstanceArn")
         if not arn:
             return None
-        found = await self.gateway.describe_container_instances(self.cluster, [arn])
-        instance_id = str(found.get(arn, {}).get("ec2InstanceId") or "")
-        if not instance_id.startswith("i-"):
-            return None  # ECS Anywhere (mi-) nodes have no EC2 instance
-        client = await self.ec2_client()
-        try:
-            answer = await client.describe_instances(InstanceIds=[instance_id])
-        except Exception as exc:
-            raise translate_aws_error(exc, operation="DescribeInstances") from None
-        for reservation in answer.get("Reservations") or []:
-            for instance in reservation.get("Instances") or []:
-                if instance.get("PrivateIpAddress"):
-                    return str(instance["PrivateIpAddress"])
+        if self._node is None:
+            found = await self.gateway.describe_container_instances(self.cluster, [arn])
+            if arn not in found:
+                return None
+            self._node = Node.from_description(found[arn])
+        return self._node
+
+    async def node_endpoint(self, port: int, resolver: str) -> Endpoint | None:
+        """The first node address (cached, else from the chain) the hub can reach at ``port``."""
+        node = await self.node()
+        if node is None:
+            self.seen[resolver] = "the task has no container instance"
+            return None
+        cached = self.cache.get(node.arn)
+        if cached is not None:
+            address, source = cached
+            if await self._reachable(address, port, f"cache ({source})"):
+                return Endpoint(address, port, f"{resolver}+{source} (cached)")
+            self.cache.drop(node.arn)
+        async for address, source in node_address_candidates(
+            node, self.chain, self.clients, self.policy, self.seen
+        ):
+            if await self._reachable(address, port, source):
+                self.cache.put(node.arn, address, source)
+                return Endpoint(address, port, f"{resolver}+{source}")
         return None
+
+    async def _reachable(self, address: str, port: int, source: str) -> bool:
+        if self.probe is None or await self.probe(address, port):
+            return True
+        self.seen[source] = f"{address}:{port} unreachable from the hub"
+        log.warning(
+            "%s:%s (from %s) is unreachable; trying the next resolver", address, port, source
+        )
+        return False
 
 
 class EndpointResolver(Protocol):
@@ -99,12 +149,16 @@ class AwsvpcResolver:
     name = "awsvpc-eni"
 
     async def resolve(self, ctx: ResolveContext) -> Endpoint | None:
+        if ctx.taskdef.network_mode != "awsvpc":
+            ctx.seen[self.name] = "not awsvpc"
+            return None
         for attachment in ctx.task.get("attachments") or []:
             if attachment.get("type") != "ElasticNetworkInterface":
                 continue
             for detail in attachment.get("details") or []:
                 if detail.get("name") == "privateIPv4Address" and detail.get("value"):
                     return Endpoint(str(detail["value"]), ctx.port, self.name)
+        ctx.seen[self.name] = "no ENI address"
         return None
 
 
@@ -113,15 +167,19 @@ class NetworkBindingsResolver:
 
     async def resolve(self, ctx: ResolveContext) -> Endpoint | None:
         if ctx.taskdef.network_mode != "bridge":
+            ctx.seen[self.name] = "not bridge"
             return None
-        for binding in ctx.container.get("networkBindings") or []:
+        bindings = ctx.container.get("networkBindings") or []
+        for binding in bindings:
             if binding.get("containerPort") != ctx.port or not binding.get("hostPort"):
                 continue
             ip = str(binding.get("bindIP") or "")
-            if ip in _UNSPECIFIED:
-                ip = await ctx.instance_address() or ""
-            if ip:
-                return Endpoint(ip, int(binding["hostPort"]), self.name)
+            host_port = int(binding["hostPort"])
+            if ip not in _UNSPECIFIED:
+                return Endpoint(ip, host_port, self.name)
+            return await ctx.node_endpoint(host_port, self.name)
+        ports = [b.get("containerPort") for b in bindings]
+        ctx.seen[self.name] = f"no binding for port {ctx.port} (bindings for {ports})"
         return None
 
 
@@ -130,32 +188,17 @@ class HostNetworkResolver:
 
     async def resolve(self, ctx: ResolveContext) -> Endpoint | None:
         if ctx.taskdef.network_mode != "host":
+            ctx.seen[self.name] = "not host"
             return None
-        ip = await ctx.instance_address()
-        return Endpoint(ip, ctx.port, self.name) if ip else None
+        return await ctx.node_endpoint(ctx.port, self.name)
 
 
 def default_resolvers() -> list[EndpointResolver]:
     return [NetworkBindingsResolver(), AwsvpcResolver(), HostNetworkResolver()]
 
 
-def _why_not(ctx: ResolveContext, resolver: EndpointResolver) -> str:
-    """A short note of what ``resolver`` had to work with, for the error message."""
-    if isinstance(resolver, AwsvpcResolver):
-        return "no ENI address" if ctx.taskdef.network_mode == "awsvpc" else "not awsvpc"
-    if isinstance(resolver, NetworkBindingsResolver):
-        ports = [b.get("containerPort") for b in ctx.container.get("networkBindings") or []]
-        if ctx.taskdef.network_mode != "bridge":
-            return "not bridge"
-        return f"no binding for port {ctx.port} (bindings for {ports})"
-    if isinstance(resolver, HostNetworkResolver):
-        return "not host" if ctx.taskdef.network_mode != "host" else "no instance address"
-    return "no answer"
-
-
 async def resolve_endpoint(ctx: ResolveContext, resolvers: Sequence[EndpointResolver]) -> Endpoint:
     """Ask each resolver in order; the first endpoint wins. EndpointNotFoundError otherwise."""
-    seen: dict[str, str] = {}
     for resolver in resolvers:
         endpoint = await resolver.resolve(ctx)
         if endpoint is not None:
@@ -164,8 +207,7 @@ async def resolve_endpoint(ctx: ResolveContext, resolvers: Sequence[EndpointReso
                 ctx.task.get("taskArn"),
                 endpoint.ip,
                 endpoint.port,
-                resolver.name,
+                endpoint.resolver,
             )
             return endpoint
-        seen[resolver.name] = _why_not(ctx, resolver)
-    raise EndpointNotFoundError(str(ctx.task.get("taskArn")), seen)
+    raise EndpointNotFoundError(str(ctx.task.get("taskArn")), ctx.seen)

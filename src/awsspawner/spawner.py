@@ -25,11 +25,18 @@ from .config import AWSSpawnerConfig
 from .errors import ConfigurationError, ECSError, EndpointNotFoundError, RunTaskFailedError
 from .gateway import ECSGateway
 from .naming import escape_tag_value, started_by_for_hub
+from .nodeaddress import AddressPolicy, NodeAddressCache, build_chain
 from .options import SpawnOptions
 from .profiles import merge_overrides
 from .progress import ProgressLog
 from .requests import TAG_SPAWN, SpawnIdentity, build_run_task_request
-from .resolver import Endpoint, ResolveContext, default_resolvers, resolve_endpoint
+from .resolver import (
+    Endpoint,
+    ResolveContext,
+    default_resolvers,
+    resolve_endpoint,
+    tcp_reachable,
+)
 from .settings import SpawnSettings
 from .taskdef import TaskDefinitionInfo
 from .taskinfo import exit_code, stop_explanation
@@ -369,8 +376,11 @@ class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
         gateway: ECSGateway,
         task: dict[str, Any],
     ) -> Endpoint:
-        async def ec2() -> Any:
-            return await self.aws_client("ec2", settings.aws_region)
+        async def clients(service: str) -> Any:
+            return await self.aws_client(service, settings.aws_region)
+
+        async def probe(ip: str, port: int) -> bool:
+            return await tcp_reachable(ip, port, self.node_address_probe_seconds)
 
         ctx = ResolveContext(
             task=task,
@@ -379,7 +389,23 @@ class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
             port=self.port,
             cluster=settings.task_cluster_name,
             gateway=gateway,
-            ec2_client=ec2,
+            clients=clients,
+            chain=build_chain(
+                self.address_resolvers,
+                attribute=self.node_address_attribute,
+                ssm_timeout=self.ssm_command_timeout,
+            ),
+            policy=AddressPolicy(
+                allowed_cidrs=tuple(self.node_address_cidrs),
+                excluded_cidrs=tuple(self.node_address_exclude_cidrs),
+                interface=self.node_interface,
+                excluded_interfaces=tuple(self.node_interface_exclude),
+            ),
+            cache=loop_shared(
+                ("node-addresses", settings.task_cluster_name),
+                lambda: NodeAddressCache(self.node_address_cache_seconds),
+            ),
+            probe=probe if self.node_address_probe_seconds > 0 else None,
         )
         try:
             return await resolve_endpoint(ctx, default_resolvers())
