@@ -216,16 +216,19 @@ class ECSGateway:
             return None
         return dict(response.get("task") or {}) or None
 
-    async def list_tasks(self, cluster: str, started_by: str) -> list[str]:
-        """ARNs of every task (running or recently stopped) started with ``started_by``."""
+    async def list_tasks(
+        self, cluster: str, started_by: str, desired: Sequence[str] = ("RUNNING", "STOPPED")
+    ) -> list[str]:
+        """ARNs of the tasks started with ``started_by`` whose desiredStatus is in ``desired``
+        (by default: running, and stopped within the last hour or so)."""
         arns: list[str] = []
-        for desired in ("RUNNING", "STOPPED"):
+        for status in desired:
             token: str | None = None
             while True:
                 kwargs: dict[str, Any] = {
                     "cluster": cluster,
                     "startedBy": started_by,
-                    "desiredStatus": desired,
+                    "desiredStatus": status,
                     "maxResults": 100,
                 }
                 if token:

@@ -17,43 +17,28 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from jupyterhub.spawner import Spawner, SpawnException
-from sqlalchemy import inspect as orm_inspect
-from traitlets import Float, Unicode, default
+from traitlets import Float, default
 
 from .clients import ClientSettings, configured_endpoint, loop_shared, shared_client
 from .config import AWSSpawnerConfig
-from .errors import ConfigurationError, ECSError, EndpointNotFoundError, RunTaskFailedError
+from .endpoints import EndpointFinding
+from .errors import ConfigurationError, ECSError, RunTaskFailedError
 from .gateway import ECSGateway
 from .naming import escape_tag_value, started_by_for_hub
-from .nodeaddress import AddressPolicy, NodeAddressCache, build_chain
 from .options import SpawnOptions
+from .ports import TAG_PORT, NoFreePortError, choose_port
 from .profiles import merge_overrides
 from .progress import ProgressLog
 from .requests import TAG_SPAWN, SpawnIdentity, build_run_task_request
-from .resolver import (
-    Endpoint,
-    ResolveContext,
-    default_resolvers,
-    resolve_endpoint,
-    tcp_reachable,
-)
 from .settings import SpawnSettings
+from .state import SpawnerState
 from .taskdef import TaskDefinitionInfo
 from .taskinfo import exit_code, stop_explanation
 
 __all__ = ["AWSSpawner"]
 
-_STATE_KEYS = (
-    "task_arn",
-    "task_cluster",
-    "task_container",
-    "task_definition",
-    "client_token",
-    "endpoint_url",
-)
 
-
-class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
+class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, Spawner):
     """Runs each user's notebook server as an Amazon ECS task.
 
     EC2, Fargate, Fargate Spot, any capacity provider strategy and ECS Anywhere (EXTERNAL).
@@ -94,13 +79,6 @@ class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
         task is still starting and in which ECS stage it is.""",
     )
 
-    # State kept in the hub's database (see get_state); not configuration.
-    task_arn = Unicode("")
-    task_cluster = Unicode("")
-    task_container = Unicode("")
-    task_definition = Unicode("")
-    client_token = Unicode("")
-    endpoint_url = Unicode("")
     _run_task_at = 0.0
     _poll_error_logged = False
     _progress: ProgressLog | None = None
@@ -198,14 +176,21 @@ class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
         """The final RunTask kwargs of a spawn (after ``modify_run_task_hook``), and the
         revision it runs. Looks up (or derives) the task definition; starts nothing."""
         taskdef = await self.ecs_gateway(settings).task_definition_for(settings)
+        return await self._request(settings, taskdef, client_token, profile), taskdef
+
+    async def _request(
+        self, settings: SpawnSettings, taskdef: TaskDefinitionInfo, token: str, profile: str
+    ) -> dict[str, Any]:
         request = build_run_task_request(
             settings,
             taskdef,
             self.spawn_identity(profile),
             command=self.server_command(settings),
             environment={**self.get_env(), **settings.environment_overrides},
-            client_token=client_token,
+            client_token=token,
         )
+        if self.task_port:
+            request["tags"].append({"key": TAG_PORT, "value": self.task_port})
         hook = self.modify_run_task_hook
         if hook is not None:
             changed = hook(self, request)
@@ -217,36 +202,7 @@ class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
                     f"must return the RunTask request dict, returned {type(changed).__name__}",
                 )
             request = changed
-        return request, taskdef
-
-    # ---------------------------------------------------------------------------- state
-
-    def get_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = super().get_state()
-        for key in _STATE_KEYS:
-            if getattr(self, key):
-                state[key] = getattr(self, key)
-        return state
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        super().load_state(state)
-        for key in _STATE_KEYS:
-            setattr(self, key, str(state.get(key) or ""))
-
-    def clear_state(self) -> None:
-        super().clear_state()
-        for key in _STATE_KEYS:
-            setattr(self, key, "")
-
-    def _commit_state(self) -> None:
-        """Write the state to the hub database now: the hub itself saves it only after start()
-        returns, and a hub that dies before that must still find the task."""
-        if self.orm_spawner is None:
-            return
-        self.orm_spawner.state = self.get_state()
-        mapped = orm_inspect(self.orm_spawner, raiseerr=False)
-        if mapped is not None and mapped.session is not None:
-            mapped.session.commit()
+        return request
 
     def _new_progress_log(self) -> ProgressLog:
         seconds = self.slow_spawn_message_seconds
@@ -264,28 +220,57 @@ class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
         except ConfigurationError as exc:
             where = f"profile {profile!r}: " if profile else ""
             raise self._spawn_error(where + str(exc), "configuration") from None
+        progress = self._progress = self._new_progress_log()
+        # A host-network server on a port another process took exits at once: try again on
+        # another port (a new attempt, with a new clientToken).
+        attempts = 3 if settings.use_dynamic_port else 1
+        try:
+            for attempt in range(1, attempts + 1):
+                try:
+                    return await self._attempt(settings, profile, progress)
+                except SpawnException as exc:
+                    if exc.reason != "task-stopped" or not self.task_port or attempt == attempts:
+                        raise
+                    self.log.warning("Retrying on another port: %s", exc.message)
+            raise AssertionError("unreachable")
+        finally:
+            progress.finish()
+
+    async def _attempt(self, settings: SpawnSettings, profile: str, progress: ProgressLog) -> str:
         self.clear_state()
         self.task_cluster = settings.task_cluster_name
         self.task_container = settings.task_container_name
         self.client_token = uuid.uuid4().hex  # one per attempt: retries of it reuse it
-        progress = self._progress = self._new_progress_log()
         gateway = self.ecs_gateway(settings)
+        reserved: set[int] = loop_shared(("reserved-ports", settings.task_cluster_name), set)
         try:
             try:
-                request, taskdef = await self.run_task_request(
-                    settings, self.client_token, profile=profile
-                )
+                taskdef = await gateway.task_definition_for(settings)
+                if settings.use_dynamic_port and taskdef.network_mode == "host":
+                    self.port = await choose_port(
+                        gateway,
+                        settings.task_cluster_name,
+                        started_by_for_hub(settings.hub_id),
+                        settings.port_range_start,
+                        settings.port_range_end,
+                        reserved,
+                    )
+                    self.task_port = str(self.port)
+                request = await self._request(settings, taskdef, self.client_token, profile)
             except ConfigurationError as exc:
                 raise self._spawn_error(str(exc), "configuration") from None
-            except ECSError as exc:
+            except NoFreePortError as exc:
                 raise self._spawn_error(
-                    f"Could not look up the task definition: {exc}", "aws"
+                    f"No port for your server: {exc}", "capacity", 503
                 ) from None
+            except ECSError as exc:
+                raise self._spawn_error(f"Could not prepare the task: {exc}", "aws") from None
             self.task_definition = taskdef.arn
             self._commit_state()
             return await self._launch(settings, taskdef, gateway, request, progress)
         finally:
-            progress.finish()
+            if self.task_port:
+                reserved.discard(int(self.task_port))
 
     async def _launch(
         self,
@@ -368,51 +353,6 @@ class AWSSpawner(SpawnOptions, AWSSpawnerConfig, Spawner):
     def _missing_too_long(self) -> bool:
         # Right after RunTask, DescribeTasks may not know the task yet (eventual consistency).
         return time.monotonic() - self._run_task_at > self.missing_grace_seconds
-
-    async def _find_endpoint(
-        self,
-        settings: SpawnSettings,
-        taskdef: TaskDefinitionInfo,
-        gateway: ECSGateway,
-        task: dict[str, Any],
-    ) -> Endpoint:
-        async def clients(service: str) -> Any:
-            return await self.aws_client(service, settings.aws_region)
-
-        async def probe(ip: str, port: int) -> bool:
-            return await tcp_reachable(ip, port, self.node_address_probe_seconds)
-
-        ctx = ResolveContext(
-            task=task,
-            taskdef=taskdef,
-            container_name=settings.task_container_name,
-            port=self.port,
-            cluster=settings.task_cluster_name,
-            gateway=gateway,
-            clients=clients,
-            chain=build_chain(
-                self.address_resolvers,
-                attribute=self.node_address_attribute,
-                ssm_timeout=self.ssm_command_timeout,
-            ),
-            policy=AddressPolicy(
-                allowed_cidrs=tuple(self.node_address_cidrs),
-                excluded_cidrs=tuple(self.node_address_exclude_cidrs),
-                interface=self.node_interface,
-                excluded_interfaces=tuple(self.node_interface_exclude),
-            ),
-            cache=loop_shared(
-                ("node-addresses", settings.task_cluster_name),
-                lambda: NodeAddressCache(self.node_address_cache_seconds),
-            ),
-            probe=probe if self.node_address_probe_seconds > 0 else None,
-        )
-        try:
-            return await resolve_endpoint(ctx, default_resolvers())
-        except (ECSError, EndpointNotFoundError) as exc:
-            raise self._spawn_error(
-                f"Cannot find your server's address: {exc}", "endpoint"
-            ) from None
 
     async def _stop_after_failed_start(self, gateway: ECSGateway) -> None:
         if not self.task_arn:

@@ -1,0 +1,49 @@
+"""Picking a port for a host-network server (``c.AWSSpawner.use_dynamic_port``).
+
+In host mode a task's server listens directly on its node, so two servers on one node need
+different ports. ECS does not choose them (that happens only for bridge mode's hostPort), so
+the spawner does: a port from ``port_range_start`` to ``port_range_end`` that none of this
+hub's running tasks uses (their ``awsspawner:port`` tags, read with one ListTasks by the hub's
+``startedBy`` and DescribeTasks in batches), and that no other spawn of this hub process has
+just picked (an in-memory reservation, held until that spawn ends). The task is placed after
+the port is chosen, so the port is free on whichever node ECS picks.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .gateway import ECSGateway
+from .taskinfo import tag_value
+
+__all__ = ["TAG_PORT", "NoFreePortError", "choose_port"]
+
+TAG_PORT = "awsspawner:port"
+
+
+class NoFreePortError(RuntimeError):
+    """Every port of the range is taken by this hub's running servers."""
+
+
+async def choose_port(
+    gateway: ECSGateway,
+    cluster: str,
+    started_by: str,
+    start: int,
+    end: int,
+    reserved: set[int],
+) -> int:
+    used = set(reserved)
+    running = await gateway.list_tasks(cluster, started_by, desired=("RUNNING",))
+    if running:
+        described = await gateway.describe_tasks(cluster, running, include_tags=True)
+        for task in described.tasks.values():
+            value = tag_value(task, TAG_PORT)
+            if value and value.isdigit():
+                used.add(int(value))
+    free = [port for port in range(start, end + 1) if port not in used]
+    if not free:
+        raise NoFreePortError(f"all {end - start + 1} ports from {start} to {end} are in use")
+    port = random.choice(free)  # noqa: S311 - spreading, not secrecy
+    reserved.add(port)
+    return port
