@@ -209,5 +209,7 @@ async def resolve_endpoint(ctx: ResolveContext, resolvers: Sequence[EndpointReso
                 endpoint.port,
                 endpoint.resolver,
             )
+            if ctx.seen:
+                log.info("Resolver chain for this answer: %s", ctx.seen)
             return endpoint
     raise EndpointNotFoundError(str(ctx.task.get("taskArn")), ctx.seen)
