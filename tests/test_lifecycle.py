@@ -363,15 +363,19 @@ async def test_hub_restart_during_runtask_finds_the_task(cluster: Cluster, then:
 
 async def test_poll_under_throttling_says_running(cluster: Cluster) -> None:
     add_agent_for(cluster, "FARGATE")
-    spawner = spawner_for(cluster, "FARGATE", aws_max_attempts=1)
+    # poll_interval 0: every poll wants a fresh answer, so it asks ECS.
+    spawner = spawner_for(cluster, "FARGATE", aws_max_attempts=1, poll_interval=0)
     await spawner.start()
     cluster.emulator.faults([{"operation": "ecs:DescribeTasks", "kind": "throttle", "rate": 1}])
-    assert await spawner.poll() is None
-    assert await spawner.poll() is None
-    cluster.emulator.faults([])
-    assert await spawner.poll() is None
+    assert await spawner.poll() is None  # throttled: "running", not "stopped"
+    assert await spawner.poll() is None  # backing off: the last known state, no new call
     stats = cluster.emulator.stats()
-    assert stats["faults"]["ecs:DescribeTasks"]["throttle"] == 2
+    assert stats["faults"]["ecs:DescribeTasks"]["throttle"] == 1
+    cluster.emulator.faults([])
+    await asyncio.sleep(1.1)  # the first backoff is at most 1 s
+    assert await spawner.poll() is None
+    watcher = spawner.task_watcher(spawner.ecs_gateway())
+    assert (await watcher.snapshot(spawner.task_arn, 60)).stale is False
     await spawner.stop()
 
 

@@ -48,7 +48,7 @@ async def test_fargate_spawn_poll_stop(ecs_setup: SimpleNamespace) -> None:
     assert dict(counter.calls) == {
         "DescribeTaskDefinition": 1,
         "RunTask": 1,
-        "DescribeTasks": 5,
+        "DescribeTasks": 3,  # the shared watcher answers the second spawner from its cache
         "StopTask": 1,
     }
 

@@ -34,6 +34,7 @@ from .settings import SpawnSettings
 from .state import SpawnerState
 from .taskdef import TaskDefinitionInfo
 from .taskinfo import exit_code, stop_explanation
+from .watcher import TaskWatcher
 
 __all__ = ["AWSSpawner"]
 
@@ -320,23 +321,20 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         self, gateway: ECSGateway, progress: ProgressLog
     ) -> dict[str, Any]:
         """Follow the task until RUNNING; fail at once, with ECS's reason, if it stops."""
+        watcher = self.task_watcher(gateway)
         while True:
-            task = None
-            try:
-                found = await gateway.describe_tasks(self.task_cluster, [self.task_arn])
-            except ECSError as exc:
-                if not exc.retryable:
-                    raise self._spawn_error(
-                        f"Cannot follow your server's task: {exc}", "aws"
-                    ) from None
-                self.log.warning("DescribeTasks failed while %s starts: %s", self.task_arn, exc)
-            else:
-                task = found.tasks.get(self.task_arn)
-                if task is None and self._missing_too_long():
-                    raise self._spawn_error(
-                        f"ECS lost track of task {self.task_arn} while it was starting",
-                        "task-missing",
-                    )
+            # Shared with every other spawn waiting now: one DescribeTasks for up to 100.
+            snapshot = await watcher.snapshot(self.task_arn, self.startup_poll_interval * 0.9)
+            task = snapshot.task
+            if snapshot.error is not None and not snapshot.error.retryable:
+                raise self._spawn_error(
+                    f"Cannot follow your server's task: {snapshot.error}", "aws"
+                )
+            if task is None and snapshot.known and self._missing_too_long():
+                raise self._spawn_error(
+                    f"ECS lost track of task {self.task_arn} while it was starting",
+                    "task-missing",
+                )
             if task is not None:
                 progress.observe(task)
                 status = task.get("lastStatus")
@@ -354,9 +352,15 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         # Right after RunTask, DescribeTasks may not know the task yet (eventual consistency).
         return time.monotonic() - self._run_task_at > self.missing_grace_seconds
 
+    def task_watcher(self, gateway: ECSGateway) -> TaskWatcher:
+        """The hub-wide watcher of this spawner's cluster (one per gateway and loop)."""
+        cluster = self.task_cluster or self.task_cluster_name
+        return loop_shared(("watcher", id(gateway), cluster), lambda: TaskWatcher(gateway, cluster))
+
     async def _stop_after_failed_start(self, gateway: ECSGateway) -> None:
         if not self.task_arn:
             return
+        self.task_watcher(gateway).forget(self.task_arn)
         # Shielded: the start was probably cancelled, and the stop must still happen.
         stopping = asyncio.ensure_future(
             gateway.stop_task(self.task_cluster, self.task_arn, "JupyterHub spawn failed")
@@ -427,17 +431,20 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
             return None
         if not self.task_arn:
             return 0
-        gateway = self.ecs_gateway()
-        try:
-            found = await gateway.describe_tasks(self.task_cluster, [self.task_arn])
-        except ECSError as exc:
+        # From the shared watcher: a poll round of every server costs one batched refresh.
+        snapshot = await self.task_watcher(self.ecs_gateway()).snapshot(
+            self.task_arn, self.poll_interval / 2
+        )
+        if snapshot.stale or not snapshot.known:
             # Never report a running server as dead because AWS was slow or unreachable.
             if not self._poll_error_logged:
-                self.log.warning("Cannot check task %s, assuming it runs: %s", self.task_arn, exc)
+                self.log.warning(
+                    "Cannot check task %s, assuming it runs: %s", self.task_arn, snapshot.error
+                )
                 self._poll_error_logged = True
             return None
         self._poll_error_logged = False
-        task = found.tasks.get(self.task_arn)
+        task = snapshot.task
         if task is None:
             return None if not self._missing_too_long() else 1
         if task.get("lastStatus") != "STOPPED":
@@ -451,15 +458,19 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         if not self.task_arn:
             return
         gateway = self.ecs_gateway()
+        watcher = self.task_watcher(gateway)
         await gateway.stop_task(self.task_cluster, self.task_arn, "Stopped by JupyterHub")
         deadline = time.monotonic() + (0 if now else self.stop_wait_seconds)
-        while time.monotonic() < deadline:
-            found = await gateway.describe_tasks(self.task_cluster, [self.task_arn])
-            task = found.tasks.get(self.task_arn)
-            if task is None or task.get("lastStatus") == "STOPPED":
-                return
-            await asyncio.sleep(self.startup_poll_interval)
-        if not now:
-            self.log.warning(
-                "Task %s was not STOPPED within %ss", self.task_arn, self.stop_wait_seconds
-            )
+        try:
+            while time.monotonic() < deadline:
+                snapshot = await watcher.snapshot(self.task_arn, self.startup_poll_interval * 0.9)
+                task = snapshot.task
+                if snapshot.known and (task is None or task.get("lastStatus") == "STOPPED"):
+                    return
+                await asyncio.sleep(self.startup_poll_interval)
+            if not now:
+                self.log.warning(
+                    "Task %s was not STOPPED within %ss", self.task_arn, self.stop_wait_seconds
+                )
+        finally:
+            watcher.forget(self.task_arn)

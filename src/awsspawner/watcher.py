@@ -1,0 +1,163 @@
+"""One shared view of every task the hub's spawners care about, refreshed in batches.
+
+JupyterHub polls every server every 30 s, and all of them at once when the hub starts; a
+DescribeTasks call per server runs out of ECS's read budget (20 per second) at a few hundred
+users. Instead, each cluster has one :class:`TaskWatcher` (per hub process and event loop):
+
+* spawners :meth:`~TaskWatcher.watch` the tasks they run and :meth:`~TaskWatcher.forget` the
+  ones they stopped;
+* :meth:`~TaskWatcher.snapshot` answers from the watcher's cache when it is fresh enough, and
+  otherwise joins the next refresh: one refresh describes *every* watched task, 100 per call,
+  so a poll round of 1,000 servers costs 10 DescribeTasks calls, and concurrent callers
+  (a poll round, a login storm of spawns waiting for RUNNING) share it;
+* after a hub restart the first answers wait for one complete refresh;
+* when AWS throttles or cannot be reached, the refresh backs off (exponentially, with jitter,
+  up to ``max_backoff``), the last known state is kept and marked stale, and the problem is
+  logged once; a task is never reported stopped because AWS did not answer;
+* an unexpected error inside a refresh is logged with its traceback, and the next caller
+  starts a new refresh: the watcher cannot die.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ECSError
+from .gateway import ECSGateway
+
+__all__ = ["Snapshot", "TaskWatcher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the watcher knows of one task.
+
+    ``task`` is the latest description (None: ECS does not know the task, or no refresh has
+    succeeded yet); ``known`` says whether a refresh including this task ever succeeded;
+    ``stale`` that the latest refresh failed and the answer may be old."""
+
+    task: dict[str, Any] | None
+    known: bool
+    stale: bool
+    error: ECSError | None = None
+
+
+class TaskWatcher:
+    """See the module docstring. One per (gateway, cluster) and event loop."""
+
+    def __init__(
+        self,
+        gateway: ECSGateway,
+        cluster: str,
+        *,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.gateway = gateway
+        self.cluster = cluster
+        self.max_backoff = max_backoff
+        self.refreshes = 0  # completed refreshes, for tests and the benchmark
+        self._watched: set[str] = set()
+        self._tasks: dict[str, dict[str, Any]] = {}
+        self._known: set[str] = set()
+        self._refreshed_at: dict[str, float] = {}
+        self._inflight: asyncio.Future[None] | None = None
+        self._failures = 0
+        self._backoff_until = 0.0
+        self._last_error: ECSError | None = None
+
+    # ----------------------------------------------------------------------- watching
+
+    def watch(self, arn: str) -> None:
+        self._watched.add(arn)
+
+    def forget(self, arn: str) -> None:
+        self._watched.discard(arn)
+        self._tasks.pop(arn, None)
+        self._known.discard(arn)
+        self._refreshed_at.pop(arn, None)
+
+    @property
+    def watched(self) -> frozenset[str]:
+        return frozenset(self._watched)
+
+    # ----------------------------------------------------------------------- answering
+
+    async def snapshot(self, arn: str, max_age: float) -> Snapshot:
+        """The task as of at most ``max_age`` seconds ago, refreshing (shared) if needed.
+
+        During a backoff after AWS errors, the last known state is returned, marked stale."""
+        self.watch(arn)
+        fresh = time.monotonic() - self._refreshed_at.get(arn, float("-inf")) <= max_age
+        if not fresh and time.monotonic() >= self._backoff_until:
+            await self._refresh()
+        stale = self._last_error is not None and not (
+            time.monotonic() - self._refreshed_at.get(arn, float("-inf")) <= max_age
+        )
+        return Snapshot(
+            task=self._tasks.get(arn),
+            known=arn in self._known,
+            stale=stale,
+            error=self._last_error if stale else None,
+        )
+
+    async def _refresh(self) -> None:
+        """Describe every watched task; concurrent callers share one refresh."""
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.ensure_future(self._describe_all())
+        # shield: one caller cancelled (a spawn timing out) must not cancel the others' refresh
+        await asyncio.shield(self._inflight)
+
+    async def _describe_all(self) -> None:
+        arns = sorted(self._watched)
+        started = time.monotonic()
+        try:
+            result = await self.gateway.describe_tasks(self.cluster, arns)
+        except ECSError as exc:
+            self._failed(exc)
+            return
+        except Exception:  # a bug must not stop every spawner from learning anything again
+            log.exception(
+                "Task watcher refresh of cluster %s failed; the next one retries", self.cluster
+            )
+            self._failed(
+                ECSError("unexpected error in the task watcher", operation="DescribeTasks")
+            )
+            return
+        if self._failures:
+            log.info("Task watcher for %s reaches ECS again after %d failed refreshes",
+                     self.cluster, self._failures)  # fmt: skip
+        self._failures = 0
+        self._backoff_until = 0.0
+        self._last_error = None
+        self.refreshes += 1
+        for arn in arns:
+            if arn not in self._watched:
+                continue  # forgotten while the call was in flight
+            task = result.tasks.get(arn)
+            if task is None:
+                self._tasks.pop(arn, None)
+            else:
+                self._tasks[arn] = task
+            self._known.add(arn)
+            self._refreshed_at[arn] = started
+
+    def _failed(self, exc: ECSError) -> None:
+        self._failures += 1
+        self._last_error = exc
+        delay = min(self.max_backoff, 2 ** min(self._failures - 1, 10))
+        delay *= random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+        self._backoff_until = time.monotonic() + delay
+        if self._failures == 1:
+            log.warning(
+                "Cannot refresh tasks of cluster %s (%s); keeping the last known state and "
+                "retrying with backoff",
+                self.cluster,
+                exc,
+            )
