@@ -500,6 +500,16 @@ class AWSSpawnerConfig(LoggingConfigurable):
         5xx and connection errors. 1 turns botocore's retries off.""",
     )
 
+    task_call_retries = Integer(
+        3,
+        min=0,
+        config=True,
+        help="""Further attempts of RunTask and StopTask when botocore's own retries gave up on
+        throttling, a server error or a lost connection (within 60 s in all). RunTask is
+        repeated with the spawn's clientToken, so a lost answer never makes a second task.
+        Errors no retry can fix (access denied, invalid parameters) are raised at once.""",
+    )
+
     aws_connect_timeout = Float(
         5.0,
         min=0.1,

@@ -29,6 +29,14 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
 from .errors import (
     ClientTokenConflictError,
@@ -133,12 +141,40 @@ class ECSGateway:
         *,
         task_definition_cache_seconds: float = 300.0,
         register_rate: float = 1.0,
+        modify_rate: float = 40.0,
+        retries: int = 3,
+        retry_seconds: float = 60.0,
     ) -> None:
         self._client = client
         self.task_definition_cache_seconds = task_definition_cache_seconds
+        self.retries = retries
+        self.retry_seconds = retry_seconds
         self._revisions: dict[tuple[str, str, str], _CachedRevision] = {}
         self._resolving: dict[tuple[str, str, str], asyncio.Future[TaskDefinitionInfo]] = {}
+        # ECS's refill rates: RegisterTaskDefinition 1/s; RunTask and StopTask 40/s, burst 100.
         self._register_bucket = TokenBucket(rate=register_rate, burst=1)
+        self._modify_bucket = TokenBucket(rate=modify_rate, burst=100)
+
+    async def _call_with_retries(
+        self, operation: str, params: Mapping[str, Any], **where: Any
+    ) -> dict[str, Any]:
+        """``_call``, tried again when botocore's own retries gave up on a retryable error.
+
+        Only for calls that are safe to repeat with the same parameters: RunTask carries its
+        clientToken (the same task comes back), StopTask is idempotent. Bounded in attempts
+        and total time; non-retryable errors are raised at once."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1) | stop_after_delay(self.retry_seconds),
+            wait=wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5),
+            retry=retry_if_exception(lambda e: isinstance(e, ECSError) and e.retryable),
+            reraise=True,
+        ):
+            with attempt:
+                await self._modify_bucket.acquire()
+                if attempt.retry_state.attempt_number > 1:
+                    log.info("%s: attempt %d", operation, attempt.retry_state.attempt_number)
+                return await self._call(operation, params, **where)
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     async def _call(
         self,
@@ -164,7 +200,7 @@ class ECSGateway:
     async def run_task(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Start one task; return its description. RunTaskFailedError when ECS started none."""
         cluster = str(request.get("cluster", ""))
-        response = await self._call("RunTask", request, cluster=cluster)
+        response = await self._call_with_retries("RunTask", request, cluster=cluster)
         tasks = response.get("tasks") or []
         if not tasks:
             raise RunTaskFailedError(response.get("failures") or [], cluster=cluster)
@@ -206,7 +242,7 @@ class ECSGateway:
         """Ask ECS to stop a task. Returns its description, or None when ECS does not know it
         (already gone: stopping is done)."""
         try:
-            response = await self._call(
+            response = await self._call_with_retries(
                 "StopTask",
                 {"cluster": cluster, "task": arn, "reason": reason[:255]},
                 cluster=cluster,

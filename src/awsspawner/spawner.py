@@ -152,6 +152,7 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
             self.client_settings,
             configured_endpoint("ecs"),
             self.task_definition_cache_seconds,
+            self.task_call_retries,
         )
 
         async def client() -> Any:
@@ -160,7 +161,9 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         return loop_shared(
             key,
             lambda: ECSGateway(
-                client, task_definition_cache_seconds=self.task_definition_cache_seconds
+                client,
+                task_definition_cache_seconds=self.task_definition_cache_seconds,
+                retries=self.task_call_retries,
             ),
         )
 

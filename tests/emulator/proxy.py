@@ -47,6 +47,7 @@ class Rule:
     rate: float
     delay: float
     rng: random.Random
+    count: int | None = None  # inject at most this many times (None: no limit)
 
     def applies(self, operation: str) -> bool:
         if self.operation in ("*", operation):
@@ -143,6 +144,7 @@ class Proxy:
                     rate=float(rule.get("rate", 1.0)),
                     delay=float(rule.get("delay", 1.0)),
                     rng=random.Random(seed * 1000 + index),
+                    count=int(rule["count"]) if "count" in rule else None,
                 )
             )
         self.rules = rules
@@ -150,7 +152,11 @@ class Proxy:
 
     def _fault_for(self, operation: str) -> Rule | None:
         for rule in self.rules:
+            if rule.count is not None and rule.count <= 0:
+                continue
             if rule.applies(operation) and rule.rng.random() < rule.rate:
+                if rule.count is not None:
+                    rule.count -= 1
                 return rule
         return None
 
