@@ -24,8 +24,9 @@ def install(session: nox.Session, *groups: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy with the aiobotocore type stubs."""
     install(session, "lint")
-    session.run("ruff", "check", "src", "tests", "noxfile.py", "docs/conf.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py", "docs/conf.py")
+    paths = ["src", "tests", "benchmarks", "noxfile.py", "docs/conf.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     session.run("mypy")
 
 
@@ -37,6 +38,13 @@ def tests(session: nox.Session) -> None:
     # Server header of moto's werkzeug server. pytest's filterwarnings (pyproject) already
     # turns ResourceWarning and unawaited coroutines into errors.
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The spawn/poll/stop benchmark against the emulator; `nox -s bench -- --users 100`."""
+    install(session, "test")
+    session.run("python", "-m", "benchmarks.spawn_bench", *session.posargs)
 
 
 @nox.session

@@ -117,6 +117,9 @@ async def shared_client(
             if session is None:
                 session = await auth.create_session(region)
                 registry.sessions[(credentials, region)] = session
+            # botocore reads and parses the service's JSON models when a client is made: do
+            # that in a thread, so the hub's event loop does not stall for ~100 ms.
+            await asyncio.to_thread(session.warm_up_loader_caches, service)
             create: Any = session.create_client  # typed per service literal; ours is a str
             client = await registry.stack.enter_async_context(
                 create(

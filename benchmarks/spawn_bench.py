@@ -1,0 +1,264 @@
+"""``nox -s bench``: N users spawn, are polled and stopped, against the emulator.
+
+Spawner objects are driven as the hub drives them (a stand-in for JupyterHub's User and Hub
+objects: a name, a URL prefix, an API token; no hub process), against the emulator through
+its counting proxy. Tasks are Fargate tasks that the emulator starts RUNNING at once with
+loopback ENI addresses; the resulting URLs are never dialled. Phases: spawn all (``--
+concurrency`` at a time, JupyterHub's concurrent_spawn_limit), ``--rounds`` poll rounds (every
+server at once, as at hub start), stop all.
+
+Two modes run side by side in one process, on the same emulator:
+
+* ``awsspawner``: the product as shipped (shared clients, the batched task watcher);
+* ``baseline``: the same spawns, but each poll makes its own aiobotocore client and asks
+  DescribeTasks for its one task, as earlier ECS spawners did (still async, so this measures
+  batching and client reuse, not blocking calls). Benchmark code only.
+
+Prints a table and writes JSON (``--json``). Figures: AWS calls per spawn by operation,
+DescribeTasks calls per poll round, wall time per phase, this process's CPU per spawn (the
+emulator runs in other processes), event-loop lag (max and p99 of a 5 ms ticker), peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from aiobotocore.session import AioSession
+from jupyterhub.objects import Hub
+from tests.emulator.launcher import Emulator, http
+
+from awsspawner import AWSSpawner, close_shared_clients
+
+CLUSTER = "bench"
+FAMILY = "bench-notebook"
+
+
+class BaselineSpawner(AWSSpawner):
+    """Benchmark only: polls the way earlier ECS spawners did (one client, one task)."""
+
+    async def poll(self) -> int | None:
+        session = AioSession()
+        async with session.create_client("ecs", region_name=self.aws_region) as ecs:
+            answer = await ecs.describe_tasks(cluster=self.task_cluster, tasks=[self.task_arn])
+        tasks = answer.get("tasks") or []
+        if tasks and tasks[0].get("lastStatus") == "STOPPED":
+            return 1
+        return None
+
+
+class LagTicker:
+    """Measures how late a 5 ms sleep wakes up: the event loop's responsiveness."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            self.samples.append(loop.time() - before - 0.005)
+
+    def start(self) -> None:
+        self.samples = []
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> dict[str, float]:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        ordered = sorted(self.samples) or [0.0]
+        return {
+            "max_ms": round(ordered[-1] * 1000, 1),
+            "p99_ms": round(
+                ordered[int(len(ordered) * 0.99) - 1 if len(ordered) > 1 else 0] * 1000, 1
+            ),
+        }
+
+
+def stand_in_user(n: int) -> SimpleNamespace:
+    name = f"user{n:05d}"
+    return SimpleNamespace(name=name, url=f"/user/{name}/", escaped_name=name, id=n, settings={})
+
+
+def make_spawners(kind: type[AWSSpawner], users: int, subnet: str) -> list[AWSSpawner]:
+    return [
+        kind(
+            user=stand_in_user(n),
+            hub=Hub(),
+            api_token=f"bench-token-{n}",
+            task_cluster_name=CLUSTER,
+            task_definition_family=FAMILY,
+            task_container_name="notebook",
+            task_subnets=[subnet],
+            launch_type="FARGATE",
+            startup_poll_interval=0.5,
+            poll_interval=1,
+        )
+        for n in range(users)
+    ]
+
+
+def calls(emulator: Emulator) -> dict[str, int]:
+    return dict(emulator.stats()["calls"])
+
+
+def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+async def run_mode(
+    mode: str, emulator: Emulator, subnet: str, users: int, concurrency: int, rounds: int
+) -> dict[str, Any]:
+    kind = BaselineSpawner if mode == "baseline" else AWSSpawner
+    spawners = make_spawners(kind, users, subnet)
+    ticker = LagTicker()
+    result: dict[str, Any] = {"mode": mode, "users": users}
+    limit = asyncio.Semaphore(concurrency)
+
+    async def spawn(spawner: AWSSpawner) -> None:
+        async with limit:
+            await spawner.start()
+
+    http("POST", f"{emulator.proxy_url}/_proxy/reset")
+    ticker.start()
+    cpu, wall = time.process_time(), time.monotonic()
+    await asyncio.gather(*(spawn(s) for s in spawners))
+    spawn_cpu, spawn_wall = time.process_time() - cpu, time.monotonic() - wall
+    result["spawn_lag"] = await ticker.stop()
+    spawn_calls = calls(emulator)
+    result["spawn_wall_s"] = round(spawn_wall, 2)
+    result["cpu_per_spawn_ms"] = round(spawn_cpu / users * 1000, 2)
+    result["calls_per_spawn"] = {k: round(v / users, 2) for k, v in sorted(spawn_calls.items())}
+
+    ticker.start()
+    round_calls, round_walls = [], []
+    for _ in range(rounds):
+        await asyncio.sleep(1.0)  # older than poll_interval: each round asks ECS again
+        before = calls(emulator)
+        wall = time.monotonic()
+        results = await asyncio.gather(*(s.poll() for s in spawners))
+        round_walls.append(time.monotonic() - wall)
+        round_calls.append(diff(calls(emulator), before).get("ecs:DescribeTasks", 0))
+        assert all(r is None for r in results), "a running server was reported stopped"
+    result["poll_lag"] = await ticker.stop()
+    result["describe_calls_per_round"] = round_calls
+    result["poll_round_wall_s"] = [round(w, 2) for w in round_walls]
+
+    before = calls(emulator)
+    wall = time.monotonic()
+
+    async def stop(spawner: AWSSpawner) -> None:
+        async with limit:
+            await spawner.stop(now=True)
+
+    await asyncio.gather(*(stop(s) for s in spawners))
+    result["stop_wall_s"] = round(time.monotonic() - wall, 2)
+    result["calls_per_stop"] = {
+        k: round(v / users, 2) for k, v in sorted(diff(calls(emulator), before).items())
+    }
+    await close_shared_clients()
+    return result
+
+
+def setup(emulator: Emulator) -> str:
+    emulator.reset()
+    ecs = emulator.client("ecs")
+    ecs.create_cluster(clusterName=CLUSTER)
+    ecs.register_task_definition(
+        family=FAMILY,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "notebook", "image": "bench:1", "memory": 512}],
+    )
+    return emulator.loopback_subnet()
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = []
+    rows = [
+        ("users", lambda r: r["users"]),
+        ("spawn phase wall (s)", lambda r: r["spawn_wall_s"]),
+        ("spawner CPU per spawn (ms)", lambda r: r["cpu_per_spawn_ms"]),
+        ("AWS calls per spawn", lambda r: r["calls_per_spawn"]),
+        (
+            "loop lag in spawns max/p99 (ms)",
+            lambda r: f"{r['spawn_lag']['max_ms']}/{r['spawn_lag']['p99_ms']}",
+        ),
+        ("DescribeTasks per poll round", lambda r: r["describe_calls_per_round"]),
+        ("poll round wall (s)", lambda r: r["poll_round_wall_s"]),
+        (
+            "loop lag in polls max/p99 (ms)",
+            lambda r: f"{r['poll_lag']['max_ms']}/{r['poll_lag']['p99_ms']}",
+        ),
+        ("stop phase wall (s)", lambda r: r["stop_wall_s"]),
+        ("AWS calls per stop", lambda r: r["calls_per_stop"]),
+        ("peak RSS (MiB)", lambda r: r["peak_rss_mib"]),
+    ]
+    for label, get in rows:
+        lines.append(f"{label:34} " + " | ".join(f"{r['mode']}: {get(r)}" for r in results))
+    return "\n".join(lines)
+
+
+async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    with Emulator() as emulator:
+        os.environ["AWS_ENDPOINT_URL"] = emulator.proxy_url
+        for mode in args.modes:
+            subnet = setup(emulator)
+            result = await run_mode(
+                mode, emulator, subnet, args.users, args.concurrency, args.rounds
+            )
+            result["peak_rss_mib"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            )
+            results.append(result)
+            print(f"{mode}: done", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="awsspawner spawn/poll/stop benchmark")
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--modes", nargs="+", default=["awsspawner", "baseline"])
+    parser.add_argument("--json", default="bench-results/bench.json")
+    args = parser.parse_args()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():  # fmt: skip
+        os.environ.setdefault(name, value)
+    results = asyncio.run(amain(args))
+    print(table(results))
+    if len(results) == 2:
+        ours, base = results
+        ratio = statistics.mean(base["describe_calls_per_round"]) / max(
+            1, statistics.mean(ours["describe_calls_per_round"])
+        )
+        print(f"DescribeTasks per poll round, baseline / awsspawner: {ratio:.0f}x")
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    print(f"written: {path}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
