@@ -436,7 +436,7 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
             return 0
         # From the shared watcher: a poll round of every server costs one batched refresh.
         snapshot = await self.task_watcher(self.ecs_gateway()).snapshot(
-            self.task_arn, self.poll_interval / 2
+            self.task_arn, self.poll_interval * 0.9
         )
         if snapshot.stale or not snapshot.known:
             # Never report a running server as dead because AWS was slow or unreachable.
