@@ -119,7 +119,9 @@ async def shared_client(
                 registry.sessions[(credentials, region)] = session
             # botocore reads and parses the service's JSON models when a client is made: do
             # that in a thread, so the hub's event loop does not stall for ~100 ms.
-            await asyncio.to_thread(session.warm_up_loader_caches, service)
+            warm_up = getattr(session, "warm_up_loader_caches", None)  # aiobotocore >= 2.19
+            if warm_up is not None:
+                await asyncio.to_thread(warm_up, service)
             create: Any = session.create_client  # typed per service literal; ours is a str
             client = await registry.stack.enter_async_context(
                 create(
