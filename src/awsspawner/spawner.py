@@ -288,6 +288,7 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
             task = await self._run_task(gateway, request)
             self.task_arn = str(task["taskArn"])
             self._commit_state()
+            self.task_watcher(gateway).watch(self.task_arn, starting=True)
             self.log.info("Started ECS task %s for %s", self.task_arn, self._log_name)
             progress.stage("submitted", launch=settings.launch.describe())
             progress.observe(task)
@@ -326,8 +327,13 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         """Follow the task until RUNNING; fail at once, with ECS's reason, if it stops."""
         watcher = self.task_watcher(gateway)
         while True:
-            # Shared with every other spawn waiting now: one DescribeTasks for up to 100.
-            snapshot = await watcher.snapshot(self.task_arn, self.startup_poll_interval * 0.9)
+            # RunTask (or the last look) just described the task: wait one interval first.
+            # Every spawn waiting rides along with each refresh, so concurrent spawns share
+            # their DescribeTasks calls (up to 100 tasks per call).
+            await asyncio.sleep(self.startup_poll_interval)
+            snapshot = await watcher.snapshot(
+                self.task_arn, self.startup_poll_interval * 0.9, starting=True
+            )
             task = snapshot.task
             if snapshot.error is not None and not snapshot.error.retryable:
                 raise self._spawn_error(
@@ -349,7 +355,6 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
                 if status == "RUNNING":
                     return task
             progress.still_waiting(str(task.get("lastStatus")) if task else "")
-            await asyncio.sleep(self.startup_poll_interval)
 
     def _missing_too_long(self) -> bool:
         # Right after RunTask, DescribeTasks may not know the task yet (eventual consistency).

@@ -7,9 +7,10 @@ users. Instead, each cluster has one :class:`TaskWatcher` (per hub process and e
 * spawners :meth:`~TaskWatcher.watch` the tasks they run and :meth:`~TaskWatcher.forget` the
   ones they stopped;
 * :meth:`~TaskWatcher.snapshot` answers from the watcher's cache when it is fresh enough, and
-  otherwise joins the next refresh: one refresh describes *every* watched task, 100 per call,
-  so a poll round of 1,000 servers costs 10 DescribeTasks calls, and concurrent callers
-  (a poll round, a login storm of spawns waiting for RUNNING) share it;
+  otherwise joins the next refresh: one refresh describes every task asked about since the
+  last one, 100 per call, so a poll round of 1,000 servers costs 10 DescribeTasks calls, and
+  concurrent callers (a poll round, a login storm of spawns waiting for RUNNING) share it,
+  while spawns waiting for their own tasks do not re-describe every running server;
 * after a hub restart the first answers wait for one complete refresh;
 * when AWS throttles or cannot be reached, the refresh backs off (exponentially, with jitter,
   up to ``max_backoff``), the last known state is kept and marked stale, and the problem is
@@ -68,17 +69,23 @@ class TaskWatcher:
         self._known: set[str] = set()
         self._refreshed_at: dict[str, float] = {}
         self._inflight: asyncio.Future[None] | None = None
+        self._pending: set[str] = set()
+        self._starting: set[str] = set()  # described with every refresh until RUNNING
         self._failures = 0
         self._backoff_until = 0.0
         self._last_error: ECSError | None = None
 
     # ----------------------------------------------------------------------- watching
 
-    def watch(self, arn: str) -> None:
+    def watch(self, arn: str, *, starting: bool = False) -> None:
+        """Follow ``arn``; ``starting``: describe it with every refresh until it runs."""
         self._watched.add(arn)
+        if starting:
+            self._starting.add(arn)
 
     def forget(self, arn: str) -> None:
         self._watched.discard(arn)
+        self._starting.discard(arn)
         self._tasks.pop(arn, None)
         self._known.discard(arn)
         self._refreshed_at.pop(arn, None)
@@ -89,17 +96,16 @@ class TaskWatcher:
 
     # ----------------------------------------------------------------------- answering
 
-    async def snapshot(self, arn: str, max_age: float) -> Snapshot:
+    async def snapshot(self, arn: str, max_age: float, *, starting: bool = False) -> Snapshot:
         """The task as of at most ``max_age`` seconds ago, refreshing (shared) if needed.
 
-        During a backoff after AWS errors, the last known state is returned, marked stale."""
-        self.watch(arn)
-        fresh = time.monotonic() - self._refreshed_at.get(arn, float("-inf")) <= max_age
-        if not fresh and time.monotonic() >= self._backoff_until:
-            await self._refresh()
-        stale = self._last_error is not None and not (
-            time.monotonic() - self._refreshed_at.get(arn, float("-inf")) <= max_age
-        )
+        ``starting``: a spawn waits for this task; it rides along with every refresh until it
+        runs, so concurrent spawns share their DescribeTasks calls. During a backoff after AWS
+        errors, the last known state is returned, marked stale."""
+        self.watch(arn, starting=starting)
+        if not self._fresh(arn, max_age) and time.monotonic() >= self._backoff_until:
+            await self._refresh(arn, max_age)
+        stale = self._last_error is not None and not self._fresh(arn, max_age)
         return Snapshot(
             task=self._tasks.get(arn),
             known=arn in self._known,
@@ -107,15 +113,28 @@ class TaskWatcher:
             error=self._last_error if stale else None,
         )
 
-    async def _refresh(self) -> None:
-        """Describe every watched task; concurrent callers share one refresh."""
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._describe_all())
-        # shield: one caller cancelled (a spawn timing out) must not cancel the others' refresh
-        await asyncio.shield(self._inflight)
+    def _fresh(self, arn: str, max_age: float) -> bool:
+        return time.monotonic() - self._refreshed_at.get(arn, float("-inf")) <= max_age
 
-    async def _describe_all(self) -> None:
-        arns = sorted(self._watched)
+    async def _refresh(self, arn: str, max_age: float) -> None:
+        """Describe ``arn`` with every other task asked about meanwhile, in one refresh."""
+        self._pending.add(arn)
+        # One loop turn first: every caller scheduled now (a poll round) joins this refresh.
+        await asyncio.sleep(0)
+        while arn in self._pending:
+            if self._fresh(arn, max_age):  # a refresh that was already running covered it
+                self._pending.discard(arn)
+                return
+            if self._inflight is None or self._inflight.done():
+                batch, self._pending = self._pending | self._starting, set()
+                self._inflight = asyncio.ensure_future(self._describe(batch))
+            # shield: one caller cancelled (a spawn timing out) must not cancel the others'
+            await asyncio.shield(self._inflight)
+
+    async def _describe(self, batch: set[str]) -> None:
+        arns = sorted(batch & self._watched)
+        if not arns:
+            return
         started = time.monotonic()
         try:
             result = await self.gateway.describe_tasks(self.cluster, arns)
@@ -145,6 +164,8 @@ class TaskWatcher:
                 self._tasks.pop(arn, None)
             else:
                 self._tasks[arn] = task
+                if task.get("lastStatus") in ("RUNNING", "STOPPED"):
+                    self._starting.discard(arn)
             self._known.add(arn)
             self._refreshed_at[arn] = started
 
