@@ -342,10 +342,6 @@ class ECSGateway:
         )
         return info
 
-    def forget_task_definitions(self) -> None:
-        """Drop cached revisions (the next spawn looks them up again)."""
-        self._revisions.clear()
-
     async def _describe_task_definition(
         self, name: str, *, missing_ok: bool = False
     ) -> tuple[dict[str, Any], list[dict[str, str]]] | None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["STARTING_STATUSES", "exit_code", "stop_explanation", "tag_value"]
-
-#: lastStatus values of a task on its way to RUNNING.
-STARTING_STATUSES = ("PROVISIONING", "PENDING", "ACTIVATING")
+__all__ = ["exit_code", "stop_explanation", "tag_value"]
 
 
 def exit_code(task: Mapping[str, Any], container_name: str) -> int:
