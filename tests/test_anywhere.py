@@ -422,3 +422,25 @@ async def test_ssm_command_sends_one_fixed_command_to_one_node() -> None:
     assert params["Parameters"] == {
         "commands": ["ip -4 -o addr show scope global 2>/dev/null || hostname -I"]
     }
+
+
+async def test_a_port_taken_by_another_process_is_retried_on_another(
+    emulator: Emulator, ecs: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    node(emulator, "a81", "127.0.0.81", attributes={"jupyterhub.address": "127.0.0.81"})
+    # Something else on the node holds 9300; the spawner is made to try the lowest free port
+    # first (it picks at random), so its first server fails to bind and exits at once.
+    monkeypatch.setattr("awsspawner.ports.random.choice", min)
+    squatter = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.81", 9300)
+    try:
+        spawner = anywhere_spawner("anywhere-host", use_dynamic_port=True,
+                                   port_range_start=9300, port_range_end=9301)  # fmt: skip
+        url = await spawn_and_fetch(spawner)
+        assert url.endswith(":9301")
+        assert "Retrying on another port" in caplog.text
+        assert spawner.get_state()["task_port"] == "9301"
+        await spawner.stop()
+        assert cluster_running(ecs) == []
+    finally:
+        squatter.close()
+        await squatter.wait_closed()

@@ -32,8 +32,10 @@ async def choose_port(
     start: int,
     end: int,
     reserved: set[int],
+    avoid: set[int] | frozenset[int] = frozenset(),
 ) -> int:
-    used = set(reserved)
+    """A free port, reserved in ``reserved``; ``avoid``: ports this spawn already failed on."""
+    used = reserved | avoid
     running = await gateway.list_tasks(cluster, started_by, desired=("RUNNING",))
     if running:
         described = await gateway.describe_tasks(cluster, running, include_tags=True)

@@ -228,19 +228,23 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         # A host-network server on a port another process took exits at once: try again on
         # another port (a new attempt, with a new clientToken).
         attempts = 3 if settings.use_dynamic_port else 1
+        failed_ports: set[int] = set()
         try:
             for attempt in range(1, attempts + 1):
                 try:
-                    return await self._attempt(settings, profile, progress)
+                    return await self._attempt(settings, profile, progress, failed_ports)
                 except SpawnException as exc:
                     if exc.reason != "task-stopped" or not self.task_port or attempt == attempts:
                         raise
+                    failed_ports.add(int(self.task_port))
                     self.log.warning("Retrying on another port: %s", exc.message)
             raise AssertionError("unreachable")
         finally:
             progress.finish()
 
-    async def _attempt(self, settings: SpawnSettings, profile: str, progress: ProgressLog) -> str:
+    async def _attempt(
+        self, settings: SpawnSettings, profile: str, progress: ProgressLog, avoid: set[int]
+    ) -> str:
         self.clear_state()
         self.task_cluster = settings.task_cluster_name
         self.task_container = settings.task_container_name
@@ -258,6 +262,7 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
                         settings.port_range_start,
                         settings.port_range_end,
                         reserved,
+                        avoid,
                     )
                     self.task_port = str(self.port)
                 request = await self._request(settings, taskdef, self.client_token, profile)
