@@ -244,11 +244,15 @@ class SSMInventoryResolver:
             "ListInventoryEntries",
             ssm.list_inventory_entries(InstanceId=node.instance_id, TypeName="AWS:Network"),
         )
-        rows = []
-        for entry in answer.get("Entries") or []:
-            for address in str(entry.get("IPV4") or "").split(","):
-                rows.append((str(entry.get("Name") or ""), address))
-        return policy.pick([(name or "?", address) for name, address in rows])
+        # One row per interface; IPV4 may list several addresses. An unnamed interface is
+        # "?" so that pick() still applies the interface rules to it.
+        return policy.pick(
+            [
+                (str(entry.get("Name") or "?"), address)
+                for entry in answer.get("Entries") or []
+                for address in str(entry.get("IPV4") or "").split(",")
+            ]
+        )
 
 
 class SSMCommandResolver:
