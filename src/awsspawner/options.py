@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jupyterhub.spawner import SpawnException
+from tornado import web
 
 from .errors import ConfigurationError
 from .form import options_from_form, render_form
 from .profiles import ChoiceError, Profile, choose, default_profile, merge_overrides, parse_profiles
 from .settings import SpawnSettings
 
-__all__ = ["OVERRIDABLE", "SpawnOptions"]
+__all__ = ["OVERRIDABLE", "SpawnOptions", "check_user_options"]
 
 #: What a profile may override: every per-spawn setting, plus cmd and environment.
 OVERRIDABLE = frozenset(SpawnSettings.trait_names()) | {"environment"}
@@ -91,6 +92,18 @@ class SpawnOptions:
             return options_from_form(form_data)
         return super().run_options_from_form(form_data)  # type: ignore[misc]
 
+    async def _check_user_options(self, user_options: Mapping[str, Any] | None) -> None:
+        """Raise HTTP 400 when ``user_options`` fit none of the profiles on offer."""
+        try:
+            profiles = await self.profile_menu()
+        except ConfigurationError:
+            return  # start() reports configuration errors with the spawn's context
+        if profiles:
+            try:
+                choose(profiles, user_options or {})
+            except ChoiceError as exc:
+                raise web.HTTPError(400, f"Invalid server options: {exc}") from None
+
     async def _chosen_profile(self) -> tuple[str, dict[str, Any]]:
         """(profile slug, its overrides) for this spawn's user_options; "" when none offered.
 
@@ -111,3 +124,13 @@ class SpawnOptions:
                 self.orm_spawner.user_options = self.user_options
         self.log.info("%s spawns profile %s %s", self._log_name, profile.slug, chosen or "")
         return profile.slug, overrides
+
+
+async def check_user_options(spawner: Any, user_options: Mapping[str, Any] | None) -> None:
+    """AWSSpawner's default ``c.Spawner.apply_user_options``.
+
+    JupyterHub calls it before ``start()``; a choice that fits no profile is a 400 there,
+    before the spawn begins. The options themselves are applied by ``start()``, which checks
+    them again (JupyterHub also reuses saved options without calling this hook).
+    """
+    await spawner._check_user_options(user_options)

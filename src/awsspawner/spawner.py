@@ -25,7 +25,7 @@ from .endpoints import EndpointFinding
 from .errors import ConfigurationError, ECSError, RunTaskFailedError
 from .gateway import ECSGateway
 from .naming import escape_tag_value, started_by_for_hub
-from .options import SpawnOptions
+from .options import SpawnOptions, check_user_options
 from .ports import TAG_PORT, NoFreePortError, choose_port
 from .profiles import merge_overrides
 from .progress import ProgressLog
@@ -91,6 +91,11 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
     @default("port")
     def _default_port(self) -> int:
         return 8888
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        # Without a hook JupyterHub logs every user_options key as "unhandled".
+        return check_user_options
 
     @default("env_keep")
     def _default_env_keep(self) -> list[str]:

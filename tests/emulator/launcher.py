@@ -111,6 +111,9 @@ class Emulator:
         log = self.workdir / f"{name}.log"
         env = {**os.environ, "EMULATOR_RUN_ID": self.run_id}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        # Tasks run with the agent's PATH: this environment's scripts (jupyterhub-singleuser)
+        # first, as an image with them installed would have.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         with open(log, "wb") as out:
             popen = subprocess.Popen(
                 [sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO
@@ -269,8 +272,8 @@ class Emulator:
             args.append("--fargate")
         else:
             args += ["--instance-id", instance_id]
-        for name, value in (attributes or {}).items():
-            args += ["--attribute", f"{name}={value}"]
+        for attribute, value in (attributes or {}).items():
+            args += ["--attribute", f"{attribute}={value}"]
         args += options or []
         process = self._spawn(name, args)
         self._wait(process, ready.exists, "agent")
