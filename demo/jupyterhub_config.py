@@ -61,9 +61,7 @@ c.AWSSpawner.profile_list = [
                     },
                     "scipy": {
                         "display_name": "Jupyter SciPy notebook",
-                        "spawner_override": {
-                            "image": "quay.io/jupyter/scipy-notebook:2026-01-01"
-                        },
+                        "spawner_override": {"image": "quay.io/jupyter/scipy-notebook:2026-01-01"},
                     },
                 },
             }
@@ -95,9 +93,7 @@ c.AWSSpawner.profile_list = [
             "task_definition_family": "notebook-anywhere-bridge",
             "task_subnets": [],
             "task_security_groups": [],
-            "placement_constraints": [
-                {"type": "memberOf", "expression": "attribute:gpu == true"}
-            ],
+            "placement_constraints": [{"type": "memberOf", "expression": "attribute:gpu == true"}],
         },
     },
     {
@@ -112,9 +108,7 @@ c.AWSSpawner.profile_list = [
             "use_dynamic_port": True,
             "port_range_start": 9000,
             "port_range_end": 9100,
-            "placement_constraints": [
-                {"type": "memberOf", "expression": "attribute:role == cpu"}
-            ],
+            "placement_constraints": [{"type": "memberOf", "expression": "attribute:role == cpu"}],
         },
     },
 ]

@@ -19,6 +19,7 @@ through its REST API the way an admin script would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -140,6 +141,8 @@ class HubStack:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hubstack-")))
     extra_config: str = ""
     agent_options: list[str] = field(default_factory=list)
+    #: More ECS Anywhere nodes: (instance id, address, attributes, agent options).
+    extra_nodes: list[tuple[str, str, dict[str, str], list[str]]] = field(default_factory=list)
     emulator: Emulator = field(init=False)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))
     service_token: str = field(default_factory=lambda: secrets.token_hex(24))
@@ -179,13 +182,14 @@ class HubStack:
         options = self.agent_options
         self.emulator.add_agent(CLUSTER, fargate=True, options=options)
         self.emulator.add_agent(CLUSTER, address=EC2_ADDRESS, options=options)
-        for instance_id, address, attributes in (GPU_NODE, CPU_NODE):
+        nodes = [(*node, options) for node in (GPU_NODE, CPU_NODE)] + self.extra_nodes
+        for instance_id, address, attributes, node_options in nodes:
             self.emulator.add_agent(
                 CLUSTER,
                 instance_id=instance_id,
                 address=address,
                 attributes=attributes,
-                options=options,
+                options=node_options,
             )
 
     # ---------------------------------------------------------------------------- hub
@@ -315,7 +319,7 @@ class HubStack:
         if self.emulator.server_url:
             try:
                 still_running = self.running_tasks()
-            except Exception:  # noqa: BLE001 - reporting only; the emulator may be gone
+            except Exception:
                 still_running = []
         self.emulator.stop()
         deadline = time.monotonic() + 5
@@ -326,10 +330,8 @@ class HubStack:
     def _stop_marked(self, name: str) -> None:
         for pid, command in leftover_processes(self.emulator.run_id):
             if name in command:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
 
     def __enter__(self) -> HubStack:
         return self.start()

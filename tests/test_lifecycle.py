@@ -241,6 +241,21 @@ async def test_start_timeout_stops_the_task(cluster: Cluster) -> None:
     assert "runtimeId" not in stopped["containers"][0]  # its process never started
 
 
+async def test_own_deadline_says_where_the_task_was_stuck(cluster: Cluster) -> None:
+    """start() gives up just before JupyterHub's start_timeout, with a message that helps."""
+    add_agent_for(cluster, "EC2", "--hold-pending", "60")
+    spawner = spawner_for(cluster, "EC2", start_timeout=2)
+    began = time.monotonic()
+    with pytest.raises(SpawnException) as raised:
+        await spawner.start()
+    assert time.monotonic() - began < 2  # before the hub's own timeout would fire
+    message = raised.value.jupyterhub_message  # type: ignore[attr-defined]
+    assert "did not start within 2 s (c.AWSSpawner.start_timeout)" in message
+    assert "last news from ECS: Downloading the container image" in message
+    stopped = await wait_stopped(cluster, spawner.task_arn)
+    assert stopped["stopCode"] == "UserInitiated"
+
+
 async def test_cancel_while_pending_stops_the_task(cluster: Cluster) -> None:
     add_agent_for(cluster, "FARGATE", "--hold-pending", "60")
     spawner = spawner_for(cluster, "FARGATE")

@@ -39,6 +39,10 @@ from .watcher import TaskWatcher
 __all__ = ["AWSSpawner"]
 
 
+#: start() gives up this many seconds before JupyterHub's start_timeout would cancel it.
+START_TIMEOUT_MARGIN = 1.0
+
+
 class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, Spawner):
     """Runs each user's notebook server as an Amazon ECS task.
 
@@ -218,7 +222,11 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         return ProgressLog(slow_after=seconds, slow_every=seconds)
 
     def _spawn_error(self, message: str, reason: str, status: int = 500) -> SpawnException:
-        return SpawnException(message, reason=reason, status_code=status)
+        error = SpawnException(message, reason=reason, status_code=status)
+        # What the spawn page and the progress stream show: the message alone, not
+        # SpawnException's "500 SpawnException(reason=...)" log form.
+        error.jupyterhub_message = message
+        return error
 
     # ---------------------------------------------------------------------------- start
 
@@ -233,19 +241,37 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         # A host-network server on a port another process took exits at once: try again on
         # another port (a new attempt, with a new clientToken).
         attempts = 3 if settings.use_dynamic_port else 1
-        failed_ports: set[int] = set()
+        # JupyterHub's own start_timeout cancels start() and reports an empty "Spawn failed":
+        # give up a little earlier, stop the task, and say in which ECS stage it was stuck.
+        budget = max(self.start_timeout - START_TIMEOUT_MARGIN, self.start_timeout / 2)
         try:
-            for attempt in range(1, attempts + 1):
-                try:
-                    return await self._attempt(settings, profile, progress, failed_ports)
-                except SpawnException as exc:
-                    if exc.reason != "task-stopped" or not self.task_port or attempt == attempts:
-                        raise
-                    failed_ports.add(int(self.task_port))
-                    self.log.warning("Retrying on another port: %s", exc.message)
-            raise AssertionError("unreachable")
+            return await asyncio.wait_for(
+                self._attempts(settings, profile, progress, attempts), timeout=budget
+            )
+        except asyncio.TimeoutError:
+            last = progress.events[-1]["message"] if progress.events else "nothing yet"
+            raise self._spawn_error(
+                f"Your server did not start within {self.start_timeout:g} s "
+                f"(c.AWSSpawner.start_timeout); last news from ECS: {last}. "
+                "The task has been stopped.",
+                "timeout",
+            ) from None
         finally:
             progress.finish()
+
+    async def _attempts(
+        self, settings: SpawnSettings, profile: str, progress: ProgressLog, attempts: int
+    ) -> str:
+        failed_ports: set[int] = set()
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._attempt(settings, profile, progress, failed_ports)
+            except SpawnException as exc:
+                if exc.reason != "task-stopped" or not self.task_port or attempt == attempts:
+                    raise
+                failed_ports.add(int(self.task_port))
+                self.log.warning("Retrying on another port: %s", exc.message)
+        raise AssertionError("unreachable")
 
     async def _attempt(
         self, settings: SpawnSettings, profile: str, progress: ProgressLog, avoid: set[int]

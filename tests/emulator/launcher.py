@@ -116,7 +116,14 @@ class Emulator:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         with open(log, "wb") as out:
             popen = subprocess.Popen(
-                [sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO
+                [sys.executable, *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO,
+                # Its own session: a Ctrl-C in the demo's terminal must not kill the emulator
+                # before the hub has stopped its servers through it.
+                start_new_session=True,
             )
         process = Process(name, popen, log)
         self.processes.append(process)

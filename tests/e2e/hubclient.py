@@ -1,0 +1,171 @@
+"""Driving a real JupyterHub through its REST API, as an admin script would (aiohttp).
+
+Also what the tests look at on the AWS side (the emulator's ECS, through plain boto3) and on
+this machine (the processes a task started, found by their working directory, which the
+local agent names after the task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from demo.stack import CLUSTER, HubStack
+
+from awsspawner.requests import TAG_SERVER, TAG_USER
+
+
+class HubClient:
+    def __init__(self, stack: HubStack, session: aiohttp.ClientSession) -> None:
+        self.stack = stack
+        self.session = session
+
+    async def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"token {token or self.stack.service_token}"}
+        async with self.session.request(
+            method, f"{self.stack.url}/hub/api{path}", json=body, headers=headers
+        ) as answer:
+            text = await answer.text()
+            try:
+                return answer.status, json.loads(text) if text else None
+            except ValueError:
+                return answer.status, text
+
+    async def create_user(self, name: str) -> None:
+        status, _ = await self.call("POST", f"/users/{name}")
+        assert status in (201, 409), status
+
+    async def user_token(self, name: str) -> str:
+        status, body = await self.call("POST", f"/users/{name}/tokens", {"note": "e2e"})
+        assert status == 201, body
+        return str(body["token"])
+
+    @staticmethod
+    def server_path(name: str, server: str) -> str:
+        return f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"
+
+    async def start(self, name: str, server: str = "", **options: Any) -> tuple[int, Any]:
+        """POST with JupyterHub 6's body: ``{"user_options": {...}}``."""
+        return await self.call("POST", self.server_path(name, server), {"user_options": options})
+
+    async def server_model(self, name: str, server: str = "") -> dict[str, Any] | None:
+        status, body = await self.call("GET", f"/users/{name}")
+        assert status == 200, body
+        return body["servers"].get(server)  # type: ignore[no-any-return]
+
+    async def wait_ready(self, name: str, server: str = "", timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            model = await self.server_model(name, server)
+            if model and model["ready"]:
+                return model
+            assert model is not None, f"{name}:{server} is gone (spawn failed?)"
+            assert time.monotonic() < deadline, f"{name}:{server} not ready: {model}"
+            await asyncio.sleep(0.1)
+
+    async def stop(self, name: str, server: str = "", timeout: float = 60) -> None:
+        status, body = await self.call("DELETE", self.server_path(name, server))
+        assert status in (202, 204), (status, body)
+        deadline = time.monotonic() + timeout
+        while await self.server_model(name, server) is not None:
+            assert time.monotonic() < deadline, f"{name}:{server} did not stop"
+            await asyncio.sleep(0.1)
+
+    async def progress(self, name: str, server: str = "") -> AsyncIterator[dict[str, Any]]:
+        """The spawn's event stream, until JupyterHub's final ``ready`` or ``failed``."""
+        path = self.server_path(name, server) + "/progress"
+        headers = {"Authorization": f"token {self.stack.service_token}"}
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with self.session.get(
+            f"{self.stack.url}/hub/api{path}", headers=headers, timeout=timeout
+        ) as answer:
+            assert answer.status == 200, await answer.text()
+            async for raw in answer.content:
+                line = raw.decode().strip()
+                if line.startswith("data:"):
+                    event = json.loads(line[len("data:") :])
+                    yield event
+                    if event.get("ready") or event.get("failed"):
+                        return
+
+    async def through_proxy(self, path: str, token: str) -> int:
+        """GET a path through configurable-http-proxy (no redirects followed)."""
+        headers = {"Authorization": f"token {token}"}
+        async with self.session.get(
+            f"{self.stack.url}{path}", headers=headers, allow_redirects=False
+        ) as answer:
+            return answer.status
+
+
+# ------------------------------------------------------------------------- AWS side
+
+
+def tasks_of(stack: HubStack, name: str, server: str = "") -> list[dict[str, Any]]:
+    """Every task of the cluster tagged with this user and server (any status)."""
+    ecs = stack.emulator.client("ecs")
+    arns: list[str] = []
+    for desired in ("RUNNING", "PENDING", "STOPPED"):
+        arns += ecs.list_tasks(cluster=CLUSTER, desiredStatus=desired)["taskArns"]
+    found = []
+    for start in range(0, len(arns), 100):
+        answer = ecs.describe_tasks(
+            cluster=CLUSTER, tasks=arns[start : start + 100], include=["TAGS"]
+        )
+        for task in answer["tasks"]:
+            tags = {t["key"]: t["value"] for t in task.get("tags", [])}
+            if tags.get(TAG_USER) == name and tags.get(TAG_SERVER, "") == server:
+                found.append(task)
+    return found
+
+
+def live_tasks(stack: HubStack) -> list[str]:
+    return stack.running_tasks()
+
+
+async def wait_task_status(
+    stack: HubStack, arn: str, status: str, timeout: float = 30
+) -> dict[str, Any]:
+    ecs = stack.emulator.client("ecs")
+    deadline = time.monotonic() + timeout
+    while True:
+        task = ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+        if task["lastStatus"] == status:
+            return task  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"task {arn} is {task['lastStatus']}, not {status}"
+        await asyncio.sleep(0.1)
+
+
+# --------------------------------------------------------------------- this machine
+
+
+def task_processes(arn: str) -> list[int]:
+    """Live processes working in the folder the local agent made for this task."""
+    task_id = arn.rsplit("/", 1)[-1]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")).name != task_id:
+                continue
+            if "\nState:\tZ" in (entry / "status").read_text():
+                continue
+        except OSError:
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+async def wait_no_processes(arn: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while task_processes(arn):
+        assert time.monotonic() < deadline, f"processes of {arn} still alive"
+        await asyncio.sleep(0.1)
