@@ -31,6 +31,13 @@ async def test_fargate_spawn_poll_stop(ecs_setup: SimpleNamespace) -> None:
     task = ecs_setup.ecs.describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])["tasks"][0]
     assert task["overrides"]["cpu"] == "1024"
     assert task["startedBy"] == "jupyterhub-jupyterhub"
+    # The server authenticates to the hub with the token JupyterHub gave this spawn.
+    environment = {
+        item["name"]: item["value"]
+        for item in task["overrides"]["containerOverrides"][0]["environment"]
+    }
+    assert environment["JUPYTERHUB_API_TOKEN"] == "secret-api-token-0123456789"
+    assert spawner.api_token == "secret-api-token-0123456789"
     assert await spawner.poll() is None
 
     state = spawner.get_state()

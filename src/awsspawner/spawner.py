@@ -276,7 +276,7 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
     async def _attempt(
         self, settings: SpawnSettings, profile: str, progress: ProgressLog, avoid: set[int]
     ) -> str:
-        self.clear_state()
+        self._forget_task()
         self.task_cluster = settings.task_cluster_name
         self.task_container = settings.task_container_name
         self.client_token = uuid.uuid4().hex  # one per attempt: retries of it reuse it

@@ -61,6 +61,12 @@ class SpawnerState(HasTraits):
         for key in STATE_KEYS:
             setattr(self, key, "")
 
+    def _forget_task(self) -> None:
+        """Forget the task of an earlier attempt. Not clear_state(): that is JupyterHub's
+        "server stopped" hook and also drops the API token this spawn was given."""
+        for key in STATE_KEYS:
+            setattr(self, key, "")
+
     def _commit_state(self) -> None:
         """Write the state to the hub database now: the hub itself saves it only after start()
         returns, and a hub that dies before that must still find the task."""

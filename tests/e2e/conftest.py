@@ -21,6 +21,8 @@ from .hubclient import HubClient
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOLD_NODE = ("mi-00000000000000043", "127.0.0.43", {"hold": "true"}, ["--hold-pending", "300"])
+# Image pulls take 3 s there: long enough to watch the progress page in a browser.
+SLOW_PULL_NODE = ("mi-00000000000000044", "127.0.0.44", {"pull": "slow"}, ["--pull-delay", "3"])
 
 # Profiles only the tests use, added to the demo's menu.
 E2E_CONFIG = f"""
@@ -45,6 +47,17 @@ c.AWSSpawner.profile_list.append({{
                 "import sys; print('ImportError: no module named my_lab_extension'); sys.exit(3)"],
     }},
 }})
+c.AWSSpawner.profile_list.append({{
+    "display_name": "ECS Anywhere: a node with a slow registry",
+    "slug": "slow-pull",
+    "description": "Image pulls take a few seconds here.",
+    "spawner_override": {{
+        "launch_type": "EXTERNAL",
+        "task_definition_family": "notebook-anywhere-bridge",
+        "task_subnets": [], "task_security_groups": [],
+        "placement_constraints": [{{"type": "memberOf", "expression": "attribute:pull == slow"}}],
+    }},
+}})
 # POST .../server answers 202 at once; tests follow the spawn on the progress stream.
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 """
@@ -53,7 +66,7 @@ SPAWN_TIMES: dict[str, list[float]] = {}
 
 
 def e2e_stack(extra_config: str = "") -> HubStack:
-    return HubStack(extra_config=E2E_CONFIG + extra_config, extra_nodes=[HOLD_NODE])
+    return HubStack(extra_config=E2E_CONFIG + extra_config, extra_nodes=[HOLD_NODE, SLOW_PULL_NODE])
 
 
 def stop_and_check(stack: HubStack) -> None:

@@ -69,6 +69,8 @@ async def test_rest_spawn_reach_and_stop_each_launch_mode(
     await hub.stop(user)
     await assert_stopped_cleanly(stack, task["taskArn"])
     assert len(tasks_of(stack, user)) == 1
+    # The server reached the hub with the API token this spawn was given.
+    assert f"403 POST /hub/api/users/{user}/activity" not in stack.log_path.read_text()
 
 
 async def test_named_servers_run_as_independent_tasks(hub: HubClient, stack: HubStack) -> None:
