@@ -52,6 +52,8 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C (nox forwards one too) must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("\nStopping: JupyterHub (and its servers' tasks), agents, emulator ...", flush=True)
         still_running, left = stack.stop()
         if still_running:
