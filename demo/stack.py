@@ -146,6 +146,7 @@ class HubStack:
     emulator: Emulator = field(init=False)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))
     service_token: str = field(default_factory=lambda: secrets.token_hex(24))
+    reaper_token: str = field(default_factory=lambda: secrets.token_hex(24))
     port: int = 0
     hub: subprocess.Popen[bytes] | None = None
     subnet: str = ""
@@ -201,11 +202,18 @@ class HubStack:
             "api_token": self.service_token,
         }
         role = {"name": "harness", "scopes": HARNESS_SCOPES, "services": ["harness"]}
+        # The orphan reaper's service: exactly the scopes its documentation asks for.
+        reaper = {"name": "awsspawner-reaper", "api_token": self.reaper_token}
+        reaper_role = {
+            "name": "awsspawner-reaper",
+            "scopes": ["list:users", "read:servers"],
+            "services": ["awsspawner-reaper"],
+        }
         lines = [
             "c = get_config()  # noqa",
             f"load_subconfig({str(DEMO_CONFIG)!r})  # noqa",
-            f"c.JupyterHub.services = [{harness!r}]",
-            f"c.JupyterHub.load_roles = [{role!r}]",
+            f"c.JupyterHub.services = [{harness!r}, {reaper!r}]",
+            f"c.JupyterHub.load_roles = [{role!r}, {reaper_role!r}]",
             self.extra_config,
         ]
         path = self.workdir / "jupyterhub_config.py"
@@ -280,6 +288,21 @@ class HubStack:
             self.hub.kill()
             self.hub.wait()
             self.hub = None
+
+    def run_reaper(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """One round of ``python -m awsspawner.reaper``, with the environment JupyterHub gives
+        a hub-managed service (its API URL and token) and the hub's AWS settings."""
+        env = self.hub_environment()
+        env["JUPYTERHUB_API_URL"] = f"http://127.0.0.1:{self.hub_api_port}/hub/api"
+        env["JUPYTERHUB_API_TOKEN"] = self.reaper_token
+        return subprocess.run(
+            [sys.executable, "-m", "awsspawner.reaper", "--cluster", CLUSTER, "--once", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def hub_log_tail(self, lines: int = 40) -> str:
         try:

@@ -14,6 +14,7 @@ carried. Control API:
 
 Fault kinds: ``throttle`` (400 ThrottlingException), ``5xx`` (500 ServerException), ``drop``
 (the connection closes, nothing was forwarded), ``slow`` (forwarded after ``delay`` seconds),
+``late`` (forwarded at once, the answer held back ``delay`` seconds),
 ``lost`` (forwarded, so AWS acted, but the connection closes before the answer). Each rule
 decides with its own ``random.Random(seed)``, so a run is repeatable.
 """
@@ -33,7 +34,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-KINDS = ("throttle", "5xx", "drop", "slow", "lost")
+KINDS = ("throttle", "5xx", "drop", "slow", "late", "lost")
 _JSON_SERVICES = {"AmazonEC2ContainerServiceV20141113": "ecs", "AmazonSSM": "ssm"}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _ID_LISTS = {"ecs:DescribeTasks": "tasks", "ecs:DescribeContainerInstances": "containerInstances"}
@@ -178,6 +179,8 @@ class Proxy:
         answer = await self._upstream(request, body)
         if rule is not None and rule.kind == "lost":
             return self._drop(request)
+        if rule is not None and rule.kind == "late":
+            await asyncio.sleep(rule.delay)  # AWS has acted; the answer is on its way
         return answer
 
     def _drop(self, request: web.Request) -> web.StreamResponse:
