@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -75,11 +76,11 @@ class Decision:
 
 
 def _age(task: Mapping[str, Any], now: float) -> float:
-    created = task.get("createdAt")
-    if hasattr(created, "timestamp"):
-        return now - float(created.timestamp())
+    created: Any = task.get("createdAt")
     if isinstance(created, (int, float)):
         return now - float(created)
+    if created is not None and hasattr(created, "timestamp"):
+        return now - float(created.timestamp())
     return 0.0  # unknown age: treat as young, never stop on a guess
 
 
@@ -265,10 +266,8 @@ async def run(args: argparse.Namespace) -> int:
                     log.warning("reaper round skipped: %s", exc)
                 if args.once:
                     break
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=args.interval)
-                except asyncio.TimeoutError:
-                    pass
     finally:
         await close_shared_clients()
     return 1 if args.once and failures else 0

@@ -70,7 +70,8 @@ async def test_reaper_stops_only_ownerless_tasks(hub: HubClient, stack: HubStack
 
     dry = stack.run_reaper("--grace", "0", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert f"would stop {orphan}" in dry.stderr and f"would stop {stale}" in dry.stderr
+    assert f"would stop {orphan}" in dry.stderr
+    assert f"would stop {stale}" in dry.stderr
     assert set(desired(stack, [orphan, stale]).values()) == {"RUNNING"}
 
     young = stack.run_reaper("--grace", "600")
@@ -84,7 +85,8 @@ async def test_reaper_stops_only_ownerless_tasks(hub: HubClient, stack: HubStack
     assert f"stopped {stale}: user 'reap-stopped', server '': server not running" in round_.stderr
     assert f"keep {live}: user 'reap-live', server '' is ready" in round_.stderr
     assert f"keep {inflight}: user 'reap-inflight', server '' is spawn" in round_.stderr
-    assert "reaper round: " in round_.stderr and "2 stopped" in round_.stderr
+    assert "reaper round: " in round_.stderr
+    assert "2 stopped" in round_.stderr
     assert desired(stack, [orphan, stale, live, inflight, other_hub]) == {
         orphan: "STOPPED",
         stale: "STOPPED",
