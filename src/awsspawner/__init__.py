@@ -1,5 +1,6 @@
 """awsspawner: a JupyterHub spawner that runs each user's notebook server as an ECS task."""
 
+from . import redaction
 from .auth import (
     AWSSpawnerAssumeRoleAuthentication,
     AWSSpawnerAuthentication,
@@ -10,6 +11,10 @@ from .errors import AWSSpawnerError, ConfigurationError, ECSError, RunTaskFailed
 from .spawner import AWSSpawner
 
 __version__ = "1.0.0.dev0"
+
+# Before any client exists: botocore logs request parameters (the server's API token among
+# them) at DEBUG. See awsspawner.redaction.
+redaction.install()
 
 __all__ = [
     "AWSSpawner",

@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
+from . import redaction
 from .auth import AWSSpawnerAuthentication
 
 __all__ = ["ClientSettings", "close_shared_clients", "loop_shared", "shared_client"]
@@ -132,6 +133,7 @@ async def shared_client(
                 )
             )
             registry.clients[key] = client
+            redaction.install()  # botocore made more loggers while building the client
     return client
 
 
