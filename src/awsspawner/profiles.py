@@ -241,6 +241,13 @@ def default_profile(profiles: Sequence[Profile]) -> Profile:
     return profiles[0]
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """A user-supplied value as error messages show it: repr, cut to ``limit`` characters
+    (a hostile 100 kB value must not come back whole in the answer or the log)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _choose_option(option: Option, user_options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     listed = user_options.get(option.name)
     free = user_options.get(option.name + UNLISTED_SUFFIX)
@@ -251,7 +258,7 @@ def _choose_option(option: Option, user_options: Mapping[str, Any]) -> tuple[dic
             raise ChoiceError(f"option {option.name!r} takes only its listed choices")
         if option.validation_regex and not re.fullmatch(option.validation_regex, free):
             hint = option.validation_message or f"it must match {option.validation_regex}"
-            raise ChoiceError(f"{free!r} is not allowed for {option.name!r}: {hint}")
+            raise ChoiceError(f"{_shown(free)} is not allowed for {option.name!r}: {hint}")
         overrides = _fill(option.unlisted_overrides, free)
         return overrides, free
     if listed is None:
@@ -263,7 +270,9 @@ def _choose_option(option: Option, user_options: Mapping[str, Any]) -> tuple[dic
         if choice.slug == listed:
             return dict(choice.overrides), choice.slug
     allowed = ", ".join(repr(c.slug) for c in option.choices)
-    raise ChoiceError(f"{listed!r} is not a choice of {option.name!r}; choose one of {allowed}")
+    raise ChoiceError(
+        f"{_shown(listed)} is not a choice of {option.name!r}; choose one of {allowed}"
+    )
 
 
 def _fill(overrides: Mapping[str, Any], value: str) -> dict[str, Any]:
@@ -288,7 +297,7 @@ def choose(
     options = dict(user_options or {})
     for name, value in options.items():
         if not isinstance(value, str):
-            raise ChoiceError(f"option {name!r} must be a string, not {type(value).__name__}")
+            raise ChoiceError(f"option {_shown(name)} must be a string, not {type(value).__name__}")
     slug = options.pop("profile", None)
     if slug is None:
         profile = default_profile(profiles)
@@ -296,7 +305,7 @@ def choose(
         matching = [p for p in profiles if p.slug == slug]
         if not matching:
             allowed = ", ".join(repr(p.slug) for p in profiles)
-            raise ChoiceError(f"there is no profile {slug!r}; choose one of {allowed}")
+            raise ChoiceError(f"there is no profile {_shown(slug)}; choose one of {allowed}")
         profile = matching[0]
     known = {o.name for o in profile.options} | {
         o.name + UNLISTED_SUFFIX for o in profile.options if o.unlisted
@@ -305,7 +314,8 @@ def choose(
     if unknown:
         allowed = ", ".join(sorted({"profile", *known}))
         raise ChoiceError(
-            f"unknown options {unknown} for profile {profile.slug!r}; allowed: {allowed}"
+            f"unknown options {_shown(unknown, 200)} for profile {profile.slug!r}; "
+            f"allowed: {allowed}"
         )
     overrides = dict(profile.overrides)
     chosen: dict[str, str] = {}

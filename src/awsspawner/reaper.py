@@ -75,6 +75,14 @@ class Decision:
     why: str
 
 
+def _shown(tag_value: str) -> str:
+    """A name from a tag, for log lines: unescaped when it can be, else the tag as it is."""
+    try:
+        return unescape_tag_value(tag_value)
+    except ValueError:  # cut to a digest, or not our escaping at all
+        return tag_value
+
+
 def _age(task: Mapping[str, Any], now: float) -> float:
     created: Any = task.get("createdAt")
     if isinstance(created, (int, float)):
@@ -96,7 +104,7 @@ def decide(
             decisions.append(Decision(arn, "skip", "no awsspawner:user tag; not ours to judge"))
             continue
         user, server = tags[TAG_USER], tags.get(TAG_SERVER, "")
-        owner = f"user {unescape_tag_value(user)!r}, server {unescape_tag_value(server)!r}"
+        owner = f"user {_shown(user)!r}, server {_shown(server)!r}"
         state = hub.active.get((user, server))
         if state:
             decisions.append(Decision(arn, "keep", f"{owner} is {state}"))

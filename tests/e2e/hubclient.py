@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from demo.stack import CLUSTER, HubStack
 
+from awsspawner.naming import escape_tag_value
 from awsspawner.requests import TAG_SERVER, TAG_USER
 
 
@@ -121,7 +122,8 @@ def tasks_of(stack: HubStack, name: str, server: str = "") -> list[dict[str, Any
         )
         for task in answer["tasks"]:
             tags = {t["key"]: t["value"] for t in task.get("tags", [])}
-            if tags.get(TAG_USER) == name and tags.get(TAG_SERVER, "") == server:
+            user_tag, server_tag = escape_tag_value(name), escape_tag_value(server)
+            if tags.get(TAG_USER) == user_tag and tags.get(TAG_SERVER, "") == server_tag:
                 found.append(task)
     return found
 

@@ -12,6 +12,8 @@ import time
 import pytest
 from demo.stack import HubStack
 
+from awsspawner.naming import is_valid_tag_value, unescape_tag_value
+
 from .conftest import e2e_stack, record_spawn, stop_and_check
 from .hubclient import HubClient, task_processes, tasks_of, wait_no_processes, wait_task_status
 
@@ -203,3 +205,51 @@ async def test_start_timeout_stops_the_task() -> None:
             await assert_stopped_cleanly(stack, task["taskArn"])
     finally:
         stop_and_check(stack)
+
+
+HOSTILE_OPTIONS = [
+    {"profile": "no-such-profile"},
+    {"profile": 5},
+    {"profile": ["fargate"]},
+    {"profile": "fargate", "image": "no-such-choice"},
+    {"profile": "fargate", "image--unlisted-choice": "attacker/miner:latest"},
+    {"profile": "fargate", "cpu": 65536},
+    {"profile": "fargate\u0000"},
+    {"profile": "x" * 100_000},
+]
+
+
+@pytest.mark.parametrize("options", HOSTILE_OPTIONS, ids=lambda o: repr(o)[:40])
+async def test_hostile_user_options_are_a_400_and_start_nothing(
+    hub: HubClient, stack: HubStack, options: dict
+) -> None:
+    user = "hostile"
+    await hub.create_user(user)
+    status, body = await hub.call("POST", f"/users/{user}/server", {"user_options": options})
+    assert status == 400, (status, body)
+    assert "Invalid server options" in body["message"], body
+    assert len(body["message"]) < 2000  # a 100 kB value is not echoed back whole
+    assert await hub.server_model(user) is None
+    assert tasks_of(stack, user) == []
+
+
+async def test_unicode_user_and_server_names_spawn_with_valid_tags(
+    hub: HubClient, stack: HubStack
+) -> None:
+    from urllib.parse import quote
+
+    # JupyterHub 6 allows only safe slugs as new server names; user names are freer.
+    user, server = "zoë o'brien+ü", "analysis-2"
+    await hub.create_user(quote(user, safe=""))
+    status, body = await hub.start(quote(user, safe=""), quote(server, safe=""), profile="ec2")
+    assert status in (201, 202), body
+    await hub.wait_ready(quote(user, safe=""), server)
+    task = await only_task(stack, user, server)
+    tags = {t["key"]: t["value"] for t in task["tags"]}
+    # ECS's tag alphabet has no apostrophe: escaped, valid, and reversible.
+    assert tags["awsspawner:user"] != user
+    assert is_valid_tag_value(tags["awsspawner:user"])
+    assert unescape_tag_value(tags["awsspawner:user"]) == user
+    assert unescape_tag_value(tags["awsspawner:server"]) == server
+    await hub.stop(quote(user, safe=""), quote(server, safe=""))
+    await assert_stopped_cleanly(stack, task["taskArn"])
