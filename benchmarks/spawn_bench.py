@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import resource
 import statistics
@@ -216,6 +217,12 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.slow_callbacks:
+        # Diagnosis: asyncio names every callback that held the loop longer than this.
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = args.slow_callbacks / 1000
     results = []
     with Emulator() as emulator:
         os.environ["AWS_ENDPOINT_URL"] = emulator.proxy_url
@@ -239,6 +246,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=["awsspawner", "baseline"])
     parser.add_argument("--json", default="bench-results/bench.json")
+    parser.add_argument(
+        "--slow-callbacks",
+        type=float,
+        default=0,
+        metavar="MS",
+        help="log each event-loop callback slower than MS (asyncio debug mode; slows the run)",
+    )
     args = parser.parse_args()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",

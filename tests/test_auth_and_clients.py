@@ -147,3 +147,42 @@ def test_each_event_loop_gets_its_own_client() -> None:
         for loop in loops:
             loop.run_until_complete(close_shared_clients())
             loop.close()
+
+
+async def test_big_answers_are_parsed_off_the_loop_and_identically(
+    ecs_setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from aiobotocore.session import AioSession
+
+    from awsspawner import parsing
+
+    network = {
+        "awsvpcConfiguration": {"subnets": [ecs_setup.subnet], "securityGroups": [ecs_setup.group]}
+    }
+    arns = [
+        ecs_setup.ecs.run_task(
+            cluster="notebooks", taskDefinition=ecs_setup.taskdef_arn, launchType="FARGATE",
+            networkConfiguration=network,
+        )["tasks"][0]["taskArn"]
+        for _ in range(40)  # moto's tasks are smaller than ECS's: 40 make > 16 KB
+    ]  # fmt: skip
+    threads: list[int] = []
+    parse = parsing.OffLoopJSONParser._parse_in_thread
+
+    def spy(self: Any, response: Any, shape: Any) -> Any:
+        threads.append(threading.get_ident())  # a spy on the real method: it still parses
+        return parse(self, response, shape)
+
+    monkeypatch.setattr(parsing.OffLoopJSONParser, "_parse_in_thread", spy)
+    ours = await make_spawner().aws_client("ecs")
+    described = await ours.describe_tasks(cluster="notebooks", tasks=arns)
+    assert threads
+    assert threading.get_ident() not in threads
+
+    async with AioSession().create_client("ecs", region_name=REGION) as plain:
+        expected = await plain.describe_tasks(cluster="notebooks", tasks=arns)
+    for answer in (described, expected):
+        answer.pop("ResponseMetadata")
+    assert described == expected

@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
-from . import redaction
+from . import parsing, redaction
 from .auth import AWSSpawnerAuthentication
 
 __all__ = ["ClientSettings", "close_shared_clients", "loop_shared", "shared_client"]
@@ -117,6 +117,7 @@ async def shared_client(
             session = registry.sessions.get((credentials, region))
             if session is None:
                 session = await auth.create_session(region)
+                parsing.install(session)
                 registry.sessions[(credentials, region)] = session
             # botocore reads and parses the service's JSON models when a client is made: do
             # that in a thread, so the hub's event loop does not stall for ~100 ms.
