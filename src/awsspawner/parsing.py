@@ -18,11 +18,15 @@ from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
 
 __all__ = ["OFFLOAD_BYTES", "OffLoopParserFactory", "install"]
 
+# aiobotocore's type stubs leave out the parser internals used here.
+_JSONParser: Any = AioJSONParser
+_ParserFactory: Any = AioResponseParserFactory
+
 #: Answers at least this large are parsed in a thread (DescribeTasks of ~3 tasks and up).
 OFFLOAD_BYTES = 16 * 1024
 
 
-class OffLoopJSONParser(AioJSONParser):
+class OffLoopJSONParser(_JSONParser):
     async def _do_parse(self, response: dict[str, Any], shape: Any) -> Any:
         body = response.get("body") or b""
         if shape is None or shape.event_stream_name or len(body) < OFFLOAD_BYTES:
@@ -35,7 +39,7 @@ class OffLoopJSONParser(AioJSONParser):
         return parsed
 
 
-class OffLoopParserFactory(AioResponseParserFactory):
+class OffLoopParserFactory(_ParserFactory):
     def create_parser(self, protocol_name: str) -> Any:
         if protocol_name == "json":  # ECS and SSM
             return OffLoopJSONParser(**self._defaults)
