@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -90,6 +91,40 @@ class LagTicker:
         }
 
 
+class GCPauses:
+    """Records how long each of Python's garbage collections held the process (and so the
+    loop): the ticker's worst samples are usually a full (generation 2) collection."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, int]] = []
+        self._began = 0.0
+        self._phase_began = 0.0
+        self._longest_at = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._began
+            if not self.pauses or pause > max(p for p, _ in self.pauses):
+                self._longest_at = self._began - self._phase_began
+            self.pauses.append((pause, info["generation"]))
+
+    def start(self) -> None:
+        self.pauses = []
+        self._phase_began = time.perf_counter()
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> dict[str, float]:
+        gc.callbacks.remove(self._callback)
+        full = [seconds for seconds, generation in self.pauses if generation == 2]
+        return {
+            "max_ms": round(max((p for p, _ in self.pauses), default=0.0) * 1000, 1),
+            "full_collections": len(full),
+            "longest_at_s": round(self._longest_at, 2),
+        }
+
+
 def stand_in_user(n: int) -> SimpleNamespace:
     name = f"user{n:05d}"
     return SimpleNamespace(name=name, url=f"/user/{name}/", escaped_name=name, id=n, settings={})
@@ -122,11 +157,20 @@ def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 
 async def run_mode(
-    mode: str, emulator: Emulator, subnet: str, users: int, concurrency: int, rounds: int
+    mode: str,
+    emulator: Emulator,
+    subnet: str,
+    users: int,
+    concurrency: int,
+    rounds: int,
+    gc_freeze: bool = False,
 ) -> dict[str, Any]:
     kind = BaselineSpawner if mode == "baseline" else AWSSpawner
     spawners = make_spawners(kind, users, subnet)
+    for spawner in spawners:
+        spawner.gc_freeze_after_setup = gc_freeze
     ticker = LagTicker()
+    collections = GCPauses()
     result: dict[str, Any] = {"mode": mode, "users": users}
     limit = asyncio.Semaphore(concurrency)
 
@@ -136,26 +180,31 @@ async def run_mode(
 
     http("POST", f"{emulator.proxy_url}/_proxy/reset")
     ticker.start()
+    collections.start()
     cpu, wall = time.process_time(), time.monotonic()
     await asyncio.gather(*(spawn(s) for s in spawners))
     spawn_cpu, spawn_wall = time.process_time() - cpu, time.monotonic() - wall
     result["spawn_lag"] = await ticker.stop()
+    result["spawn_gc"] = collections.stop()
     spawn_calls = calls(emulator)
     result["spawn_wall_s"] = round(spawn_wall, 2)
     result["cpu_per_spawn_ms"] = round(spawn_cpu / users * 1000, 2)
     result["calls_per_spawn"] = {k: round(v / users, 2) for k, v in sorted(spawn_calls.items())}
 
     ticker.start()
+    collections.start()
     round_calls, round_walls = [], []
     for _ in range(rounds):
         await asyncio.sleep(1.0)  # older than poll_interval: each round asks ECS again
-        before = calls(emulator)
+        before = await asyncio.to_thread(calls, emulator)  # not on the loop being measured
         wall = time.monotonic()
         results = await asyncio.gather(*(s.poll() for s in spawners))
         round_walls.append(time.monotonic() - wall)
-        round_calls.append(diff(calls(emulator), before).get("ecs:DescribeTasks", 0))
+        after = await asyncio.to_thread(calls, emulator)
+        round_calls.append(diff(after, before).get("ecs:DescribeTasks", 0))
         assert all(r is None for r in results), "a running server was reported stopped"
     result["poll_lag"] = await ticker.stop()
+    result["poll_gc"] = collections.stop()
     result["describe_calls_per_round"] = round_calls
     result["poll_round_wall_s"] = [round(w, 2) for w in round_walls]
 
@@ -201,18 +250,32 @@ def table(results: list[dict[str, Any]]) -> str:
             "loop lag in spawns max/p99 (ms)",
             lambda r: f"{r['spawn_lag']['max_ms']}/{r['spawn_lag']['p99_ms']}",
         ),
+        (
+            "longest GC pause in spawns (ms, full GCs)",
+            lambda r: (
+                f"{r['spawn_gc']['max_ms']} ({r['spawn_gc']['full_collections']}), "
+                f"at {r['spawn_gc']['longest_at_s']} s"
+            ),
+        ),
         ("DescribeTasks per poll round", lambda r: r["describe_calls_per_round"]),
         ("poll round wall (s)", lambda r: r["poll_round_wall_s"]),
         (
             "loop lag in polls max/p99 (ms)",
             lambda r: f"{r['poll_lag']['max_ms']}/{r['poll_lag']['p99_ms']}",
         ),
+        (
+            "longest GC pause in polls (ms, full GCs)",
+            lambda r: (
+                f"{r['poll_gc']['max_ms']} ({r['poll_gc']['full_collections']}), "
+                f"at {r['poll_gc']['longest_at_s']} s"
+            ),
+        ),
         ("stop phase wall (s)", lambda r: r["stop_wall_s"]),
         ("AWS calls per stop", lambda r: r["calls_per_stop"]),
         ("peak RSS (MiB)", lambda r: r["peak_rss_mib"]),
     ]
     for label, get in rows:
-        lines.append(f"{label:34} " + " | ".join(f"{r['mode']}: {get(r)}" for r in results))
+        lines.append(f"{label:42} " + " | ".join(f"{r['mode']}: {get(r)}" for r in results))
     return "\n".join(lines)
 
 
@@ -229,7 +292,7 @@ async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
         for mode in args.modes:
             subnet = setup(emulator)
             result = await run_mode(
-                mode, emulator, subnet, args.users, args.concurrency, args.rounds
+                mode, emulator, subnet, args.users, args.concurrency, args.rounds, args.gc_freeze
             )
             result["peak_rss_mib"] = round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
@@ -246,6 +309,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=["awsspawner", "baseline"])
     parser.add_argument("--json", default="bench-results/bench.json")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="c.AWSSpawner.gc_freeze_after_setup = True (see docs/scale.md)",
+    )
     parser.add_argument(
         "--slow-callbacks",
         type=float,

@@ -186,3 +186,26 @@ async def test_big_answers_are_parsed_off_the_loop_and_identically(
     for answer in (described, expected):
         answer.pop("ResponseMetadata")
     assert described == expected
+
+
+async def test_gc_freeze_after_setup_freezes_once_around_client_setup(
+    moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from awsspawner import clients
+
+    monkeypatch.setattr(clients, "_frozen_stages", set())
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        await make_spawner(gc_freeze_after_setup=False).aws_client("ecs")
+        assert gc.get_freeze_count() == 0  # off by default: the hub's GC is left alone
+        await make_spawner(gc_freeze_after_setup=True).aws_client("ecs")
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        assert clients._frozen_stages == {"hub", "client:ecs"}
+        await make_spawner(gc_freeze_after_setup=True).aws_client("ecs")
+        assert clients._frozen_stages == {"hub", "client:ecs"}  # once per stage
+    finally:
+        gc.unfreeze()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import gc
 import os
 import weakref
 from collections.abc import Callable
@@ -28,7 +29,13 @@ from aiobotocore.session import AioSession
 from . import parsing, redaction
 from .auth import AWSSpawnerAuthentication
 
-__all__ = ["ClientSettings", "close_shared_clients", "loop_shared", "shared_client"]
+__all__ = [
+    "ClientSettings",
+    "close_shared_clients",
+    "freeze_heap_once",
+    "loop_shared",
+    "shared_client",
+]
 
 T = TypeVar("T")
 
@@ -136,6 +143,21 @@ async def shared_client(
             registry.clients[key] = client
             redaction.install()  # botocore made more loggers while building the client
     return client
+
+
+_frozen_stages: set[str] = set()
+
+
+def freeze_heap_once(stage: str) -> bool:
+    """``gc.freeze()`` once per ``stage`` in this process (``gc_freeze_after_setup``); True if
+    it froze now. Freezing is cheap (no collection); see the trait's help for the trade."""
+    if stage in _frozen_stages:
+        return False
+    _frozen_stages.add(stage)
+    # No gc.collect() first: over the whole startup heap it would itself stall the loop for
+    # ~150 ms. Garbage cycles alive right now are frozen with the rest: once, and small.
+    gc.freeze()
+    return True
 
 
 async def close_shared_clients() -> None:

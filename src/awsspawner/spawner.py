@@ -19,7 +19,13 @@ from typing import Any
 from jupyterhub.spawner import Spawner, SpawnException
 from traitlets import Float, default
 
-from .clients import ClientSettings, configured_endpoint, loop_shared, shared_client
+from .clients import (
+    ClientSettings,
+    configured_endpoint,
+    freeze_heap_once,
+    loop_shared,
+    shared_client,
+)
 from .config import AWSSpawnerConfig
 from .endpoints import EndpointFinding
 from .errors import ConfigurationError, ECSError, RunTaskFailedError
@@ -142,12 +148,21 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
 
     async def aws_client(self, service: str, region: str | None = None) -> Any:
         """The hub-wide shared aiobotocore client for ``service``."""
-        return await shared_client(
+        if self.gc_freeze_after_setup:
+            # The hub's startup heap first, so collections while botocore loads its models
+            # walk only the models; then the models too.
+            freeze_heap_once("hub")
+        client = await shared_client(
             service,
             auth=self.authentication,
             region=region or self.aws_region,
             settings=self.client_settings,
         )
+        if self.gc_freeze_after_setup and freeze_heap_once(f"client:{service}"):
+            self.log.info(
+                "gc.freeze() after building the %s client (gc_freeze_after_setup)", service
+            )
+        return client
 
     def ecs_gateway(self, settings: SpawnSettings | None = None) -> ECSGateway:
         """The gateway for this spawn (the ``gateway`` trait, else the hub-wide shared one)."""

@@ -5,7 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["exit_code", "stop_explanation", "tag_value"]
+__all__ = ["exit_code", "stop_explanation", "tag_value", "trimmed"]
+
+#: What the spawner reads from a task description; the watcher keeps only these. A full
+#: description (overrides with the whole environment, every container field) is hundreds of
+#: small objects: a thousand of them kept for hours made each full garbage collection of
+#: the hub walk them all.
+TASK_FIELDS = frozenset(
+    {
+        "taskArn", "lastStatus", "desiredStatus", "stopCode", "stoppedReason", "createdAt",
+        "startedAt", "stoppingAt", "stoppedAt", "pullStartedAt", "pullStoppedAt",
+        "containerInstanceArn", "attachments", "tags", "launchType", "capacityProviderName",
+        "startedBy",
+    }
+)  # fmt: skip
+CONTAINER_FIELDS = frozenset({"name", "lastStatus", "exitCode", "reason", "networkBindings"})
 
 
 def exit_code(task: Mapping[str, Any], container_name: str) -> int:
@@ -38,3 +52,13 @@ def tag_value(task: Mapping[str, Any], key: str) -> str | None:
         if tag.get("key") == key:
             return str(tag.get("value", ""))
     return None
+
+
+def trimmed(task: Mapping[str, Any]) -> dict[str, Any]:
+    """``task`` with only :data:`TASK_FIELDS` (and :data:`CONTAINER_FIELDS` per container)."""
+    kept = {key: value for key, value in task.items() if key in TASK_FIELDS}
+    kept["containers"] = [
+        {key: value for key, value in container.items() if key in CONTAINER_FIELDS}
+        for container in task.get("containers") or []
+    ]
+    return kept

@@ -30,6 +30,7 @@ from typing import Any
 
 from .errors import ECSError
 from .gateway import ECSGateway
+from .taskinfo import trimmed
 
 __all__ = ["Snapshot", "TaskWatcher"]
 
@@ -163,7 +164,7 @@ class TaskWatcher:
             if task is None:
                 self._tasks.pop(arn, None)
             else:
-                self._tasks[arn] = task
+                self._tasks[arn] = task = trimmed(task)
                 if task.get("lastStatus") in ("RUNNING", "STOPPED"):
                     self._starting.discard(arn)
             self._known.add(arn)
