@@ -186,3 +186,38 @@ async def test_hub_killed_around_runtask_recovers_the_server(
 
         await hub.stop(user)
         await wait_task_status(stack, first, "STOPPED")
+
+
+MANAGED_REAPER = """
+import os, sys
+# The documented hub-managed service; a service does not inherit the hub's environment, so
+# the AWS settings are handed over explicitly (an instance profile or task role needs none).
+c.JupyterHub.services[1]["command"] = [
+    sys.executable, "-m", "awsspawner.reaper", "--cluster", "notebooks",
+    "--region", "us-east-1", "--interval", "1", "--grace", "0",
+]
+c.JupyterHub.services[1]["environment"] = {
+    name: value for name, value in os.environ.items() if name.startswith("AWS_")
+}
+"""
+
+
+async def test_reaper_as_a_hub_managed_service() -> None:
+    stack = e2e_stack(MANAGED_REAPER).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            hub = HubClient(stack, session)
+            await hub.create_user("managed-live")
+            await hub.start("managed-live", profile="gpu-workstation")
+            await hub.wait_ready("managed-live")
+            live = tasks_of(stack, "managed-live")[0]["taskArn"]
+            orphan = plant_task(stack, "managed-ghost")
+            stopped = await wait_task_status(stack, orphan, "STOPPED", timeout=30)
+            assert stopped["stoppedReason"].startswith("awsspawner-reaper: ")
+            assert desired(stack, [live]) == {live: "RUNNING"}
+            log = stack.log_path.read_text()
+            assert "Starting service 'awsspawner-reaper'" in log
+            assert f"stopped {orphan}" in log
+            await hub.stop("managed-live")
+    finally:
+        stop_and_check(stack)
