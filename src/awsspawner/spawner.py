@@ -30,16 +30,17 @@ from .config import AWSSpawnerConfig
 from .endpoints import EndpointFinding
 from .errors import ConfigurationError, ECSError, RunTaskFailedError
 from .gateway import ECSGateway
-from .naming import escape_tag_value, started_by_for_hub
+from .naming import started_by_for_hub
 from .options import SpawnOptions, check_user_options
 from .ports import TAG_PORT, NoFreePortError, choose_port
 from .profiles import merge_overrides
 from .progress import ProgressLog
-from .requests import TAG_SPAWN, SpawnIdentity, build_run_task_request
+from .requests import SpawnIdentity, build_run_task_request
+from .running import RunningServer
 from .settings import SpawnSettings
 from .state import SpawnerState
 from .taskdef import TaskDefinitionInfo
-from .taskinfo import exit_code, stop_explanation
+from .taskinfo import stop_explanation
 from .watcher import TaskWatcher
 
 __all__ = ["AWSSpawner"]
@@ -49,7 +50,9 @@ __all__ = ["AWSSpawner"]
 START_TIMEOUT_MARGIN = 1.0
 
 
-class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, Spawner):
+class AWSSpawner(
+    SpawnOptions, EndpointFinding, SpawnerState, RunningServer, AWSSpawnerConfig, Spawner
+):
     """Runs each user's notebook server as an Amazon ECS task.
 
     EC2, Fargate, Fargate Spot, any capacity provider strategy and ECS Anywhere (EXTERNAL).
@@ -439,25 +442,6 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         async for event in self._progress.follow():
             yield event
 
-    # ----------------------------------------------------------- after a hub restart
-
-    async def _adopt_interrupted_spawn(self) -> None:
-        """A spawn whose task ARN never reached the database (the hub died during RunTask):
-        find its task by the clientToken tag, so it can be resumed or stopped."""
-        if self.task_arn or not self.client_token:
-            return
-        task = await self.ecs_gateway().find_tagged_task(
-            self.task_cluster or self.task_cluster_name,
-            started_by_for_hub(self.hub_id),
-            TAG_SPAWN,
-            escape_tag_value(self.client_token),
-        )
-        if task is not None:
-            self.task_arn = str(task["taskArn"])
-            self._run_task_at = time.monotonic()
-            self._commit_state()
-            self.log.info("Found task %s of an interrupted spawn", self.task_arn)
-
     async def get_url(self) -> str:
         """The stored address; for a spawn the hub lost track of, wait for its task and
         resolve it (the hub calls this after a restart, for servers poll() says run)."""
@@ -479,57 +463,3 @@ class AWSSpawner(SpawnOptions, EndpointFinding, SpawnerState, AWSSpawnerConfig, 
         self.endpoint_url = f"{settings.notebook_scheme}://{endpoint.ip}:{endpoint.port}"
         self._commit_state()
         return self.endpoint_url
-
-    # ----------------------------------------------------------------------------- poll
-
-    async def poll(self) -> int | None:
-        try:
-            await self._adopt_interrupted_spawn()
-        except ECSError as exc:
-            self.log.warning("Cannot look for the task of an interrupted spawn: %s", exc)
-            return None
-        if not self.task_arn:
-            return 0
-        # From the shared watcher: a poll round of every server costs one batched refresh.
-        snapshot = await self.task_watcher(self.ecs_gateway()).snapshot(
-            self.task_arn, self.poll_interval * 0.9
-        )
-        if snapshot.stale or not snapshot.known:
-            # Never report a running server as dead because AWS was slow or unreachable.
-            if not self._poll_error_logged:
-                self.log.warning(
-                    "Cannot check task %s, assuming it runs: %s", self.task_arn, snapshot.error
-                )
-                self._poll_error_logged = True
-            return None
-        self._poll_error_logged = False
-        task = snapshot.task
-        if task is None:
-            return None if not self._missing_too_long() else 1
-        if task.get("lastStatus") != "STOPPED":
-            return None
-        return exit_code(task, self.task_container or self.task_container_name)
-
-    # ----------------------------------------------------------------------------- stop
-
-    async def stop(self, now: bool = False) -> None:
-        await self._adopt_interrupted_spawn()
-        if not self.task_arn:
-            return
-        gateway = self.ecs_gateway()
-        watcher = self.task_watcher(gateway)
-        await gateway.stop_task(self.task_cluster, self.task_arn, "Stopped by JupyterHub")
-        deadline = time.monotonic() + (0 if now else self.stop_wait_seconds)
-        try:
-            while time.monotonic() < deadline:
-                snapshot = await watcher.snapshot(self.task_arn, self.startup_poll_interval * 0.9)
-                task = snapshot.task
-                if snapshot.known and (task is None or task.get("lastStatus") == "STOPPED"):
-                    return
-                await asyncio.sleep(self.startup_poll_interval)
-            if not now:
-                self.log.warning(
-                    "Task %s was not STOPPED within %ss", self.task_arn, self.stop_wait_seconds
-                )
-        finally:
-            watcher.forget(self.task_arn)
