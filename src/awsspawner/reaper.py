@@ -157,13 +157,11 @@ class RoundSummary:
     failed: int = 0
 
     def line(self, dry_run: bool) -> str:
-        parts = [f"{self.counts.get(a, 0)} {a}" for a in ("keep", "wait", "stop", "skip")]
-        verb = "would stop" if dry_run else "stopped"
-        return (
-            f"reaper round: {self.tasks} tasks of this hub; "
-            + ", ".join(parts).replace(" stop", f" {verb}")
-            + (f"; {self.failed} stops failed" if self.failed else "")
-        )
+        labels = {"keep": "keep", "wait": "wait", "stop": "would stop" if dry_run else "stopped"}
+        labels["skip"] = "skip"
+        parts = ", ".join(f"{self.counts.get(a, 0)} {label}" for a, label in labels.items())
+        failed = f"; {self.failed} stops failed" if self.failed else ""
+        return f"reaper round: {self.tasks} tasks of this hub; {parts}{failed}"
 
 
 async def reap_once(

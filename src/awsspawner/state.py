@@ -58,8 +58,7 @@ class SpawnerState(HasTraits):
 
     def clear_state(self) -> None:
         super().clear_state()  # type: ignore[misc]
-        for key in STATE_KEYS:
-            setattr(self, key, "")
+        self._forget_task()
 
     def _forget_task(self) -> None:
         """Forget the task of an earlier attempt. Not clear_state(): that is JupyterHub's

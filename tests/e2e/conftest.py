@@ -1,12 +1,13 @@
 """The end-to-end stack: emulator, local ECS agents, JupyterHub and configurable-http-proxy.
 
 One hub serves most tests (each uses its own user names); tests that restart the hub or
-need other hub settings build their own with :func:`e2e_stack`. Nothing here is mocked:
+need other hub settings build their own with :func:`own_stack`. Nothing here is mocked:
 ``jupyterhub-singleuser`` runs inside each "task", reached through the real proxy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -67,6 +68,17 @@ SPAWN_TIMES: dict[str, list[float]] = {}
 
 def e2e_stack(extra_config: str = "") -> HubStack:
     return HubStack(extra_config=E2E_CONFIG + extra_config, extra_nodes=[HOLD_NODE, SLOW_PULL_NODE])
+
+
+@contextlib.asynccontextmanager
+async def own_stack(extra_config: str = "") -> AsyncIterator[tuple[HubStack, HubClient]]:
+    """A hub of the test's own (other hub settings, restarts), stopped and checked after."""
+    stack = e2e_stack(extra_config).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield stack, HubClient(stack, session)
+    finally:
+        stop_and_check(stack)
 
 
 def stop_and_check(stack: HubStack) -> None:

@@ -128,10 +128,6 @@ def tasks_of(stack: HubStack, name: str, server: str = "") -> list[dict[str, Any
     return found
 
 
-def live_tasks(stack: HubStack) -> list[str]:
-    return stack.running_tasks()
-
-
 async def wait_task_status(
     stack: HubStack, arn: str, status: str, timeout: float = 30
 ) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from demo.stack import HubStack
 
 from awsspawner.naming import is_valid_tag_value, unescape_tag_value
 
-from .conftest import e2e_stack, record_spawn, stop_and_check
+from .conftest import own_stack, record_spawn
 from .hubclient import HubClient, task_processes, tasks_of, wait_no_processes, wait_task_status
 
 LAUNCH_MODES = {
@@ -158,53 +158,38 @@ async def test_server_exiting_during_start_fails_fast_with_its_reason(
 
 async def test_hub_restart_keeps_servers_and_stops_them_later() -> None:
     """cleanup_servers = False, persistent database and cookie secret (the hub's folder)."""
-    import aiohttp
+    async with own_stack("c.JupyterHub.cleanup_servers = False\n") as (stack, hub):
+        user = "restart"
+        await spawn_ready(hub, user, profile="cpu-server")
+        token = await hub.user_token(user)
+        task = await only_task(stack, user)
 
-    stack = e2e_stack("c.JupyterHub.cleanup_servers = False\n").start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            hub = HubClient(stack, session)
-            user = "restart"
-            await spawn_ready(hub, user, profile="cpu-server")
-            token = await hub.user_token(user)
-            task = await only_task(stack, user)
+        stack.stop_hub()  # SIGTERM; servers are left running
+        left_running = await wait_task_status(stack, task["taskArn"], "RUNNING")
+        assert left_running["desiredStatus"] == "RUNNING"
+        stack.start_hub()
 
-            stack.stop_hub()  # SIGTERM; servers are left running
-            assert (await wait_task_status(stack, task["taskArn"], "RUNNING"))[
-                "desiredStatus"
-            ] == "RUNNING"
-            stack.start_hub()
-
-            model = await hub.wait_ready(user)
-            assert model["ready"]
-            assert await hub.through_proxy(server_path(user) + "api/status", token) == 200
-            await hub.stop(user)
-            await assert_stopped_cleanly(stack, task["taskArn"])
-            assert len(tasks_of(stack, user)) == 1
-    finally:
-        stop_and_check(stack)
+        model = await hub.wait_ready(user)
+        assert model["ready"]
+        assert await hub.through_proxy(server_path(user) + "api/status", token) == 200
+        await hub.stop(user)
+        await assert_stopped_cleanly(stack, task["taskArn"])
+        assert len(tasks_of(stack, user)) == 1
 
 
 async def test_start_timeout_stops_the_task() -> None:
-    import aiohttp
-
-    stack = e2e_stack("c.AWSSpawner.start_timeout = 5\n").start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            hub = HubClient(stack, session)
-            user = "slow"
-            await hub.create_user(user)
-            status, body = await hub.start(user, profile="held")
-            assert status == 202, body
-            events = [event async for event in hub.progress(user)]
-            assert events[-1].get("failed"), events[-1]
-            message = events[-1]["message"]
-            assert "did not start within 5 s (c.AWSSpawner.start_timeout)" in message, message
-            assert "last news from ECS: Downloading the container image" in message, message
-            task = await only_task(stack, user)
-            await assert_stopped_cleanly(stack, task["taskArn"])
-    finally:
-        stop_and_check(stack)
+    async with own_stack("c.AWSSpawner.start_timeout = 5\n") as (stack, hub):
+        user = "slow"
+        await hub.create_user(user)
+        status, body = await hub.start(user, profile="held")
+        assert status == 202, body
+        events = [event async for event in hub.progress(user)]
+        assert events[-1].get("failed"), events[-1]
+        message = events[-1]["message"]
+        assert "did not start within 5 s (c.AWSSpawner.start_timeout)" in message, message
+        assert "last news from ECS: Downloading the container image" in message, message
+        task = await only_task(stack, user)
+        await assert_stopped_cleanly(stack, task["taskArn"])
 
 
 HOSTILE_OPTIONS = [

@@ -18,7 +18,7 @@ from demo.stack import CLUSTER, HubStack
 from awsspawner.naming import escape_tag_value
 from awsspawner.requests import TAG_SERVER, TAG_USER
 
-from .conftest import e2e_stack, stop_and_check
+from .conftest import e2e_stack, own_stack, stop_and_check
 from .hubclient import HubClient, tasks_of, wait_task_status
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
@@ -203,21 +203,16 @@ c.JupyterHub.services[1]["environment"] = {
 
 
 async def test_reaper_as_a_hub_managed_service() -> None:
-    stack = e2e_stack(MANAGED_REAPER).start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            hub = HubClient(stack, session)
-            await hub.create_user("managed-live")
-            await hub.start("managed-live", profile="gpu-workstation")
-            await hub.wait_ready("managed-live")
-            live = tasks_of(stack, "managed-live")[0]["taskArn"]
-            orphan = plant_task(stack, "managed-ghost")
-            stopped = await wait_task_status(stack, orphan, "STOPPED", timeout=30)
-            assert stopped["stoppedReason"].startswith("awsspawner-reaper: ")
-            assert desired(stack, [live]) == {live: "RUNNING"}
-            log = stack.log_path.read_text()
-            assert "Starting service 'awsspawner-reaper'" in log
-            assert f"stopped {orphan}" in log
-            await hub.stop("managed-live")
-    finally:
-        stop_and_check(stack)
+    async with own_stack(MANAGED_REAPER) as (stack, hub):
+        await hub.create_user("managed-live")
+        await hub.start("managed-live", profile="gpu-workstation")
+        await hub.wait_ready("managed-live")
+        live = tasks_of(stack, "managed-live")[0]["taskArn"]
+        orphan = plant_task(stack, "managed-ghost")
+        stopped = await wait_task_status(stack, orphan, "STOPPED", timeout=30)
+        assert stopped["stoppedReason"].startswith("awsspawner-reaper: ")
+        assert desired(stack, [live]) == {live: "RUNNING"}
+        log = stack.log_path.read_text()
+        assert "Starting service 'awsspawner-reaper'" in log
+        assert f"stopped {orphan}" in log
+        await hub.stop("managed-live")
