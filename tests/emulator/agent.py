@@ -333,8 +333,13 @@ class Agent:
             environment[item["name"]] = item["value"]
         for item in override.get("environment") or []:
             environment[item["name"]] = item["value"]
-        home = self.workdir / arn.rsplit("/", 1)[-1]
+        # The container's working directory is what a notebook server shows as the user's
+        # home: the agent's own files (the output log) live beside it, never inside it.
+        task_id = arn.rsplit("/", 1)[-1]
+        home = self.workdir / "homes" / task_id
         home.mkdir(parents=True, exist_ok=True)
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
         environment["HOME"] = str(home)
 
         network_mode = definition.get("networkMode") or "bridge"
@@ -375,7 +380,7 @@ class Agent:
         environment = {k: _rewrite(v, address) for k, v in environment.items()}
         await self._report_task(arn, "PENDING", pullStoppedAt=time.time())
 
-        log = open(home / "output.log", "wb")  # noqa: SIM115, ASYNC230 - local, closed below
+        log = open(logs / f"{task_id}.log", "wb")  # noqa: SIM115, ASYNC230 - local, closed below
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
