@@ -29,6 +29,7 @@ from awsspawner.nodeaddress import (
     SSMInventoryResolver,
     parse_command_output,
 )
+from awsspawner.ports import NoFreePortError, choose_port
 from awsspawner.resolver import HostNetworkResolver, ResolveContext, tcp_reachable
 from awsspawner.taskdef import TaskDefinitionInfo
 
@@ -228,6 +229,25 @@ async def test_two_host_mode_servers_on_one_node_get_different_ports(
     assert int(third_url.rsplit(":", 1)[1]) not in ports
     for spawner in (first, second, third):
         await spawner.stop()
+
+
+async def test_concurrent_picks_never_share_a_port(emulator: Emulator, ecs: Any) -> None:
+    # Ten spawns of one hub pick at once from ten ports, each with its own ListTasks and
+    # DescribeTasks against ECS in between: every one must get a different port.
+    node(emulator, "a78", "127.0.0.78", attributes={"jupyterhub.address": "127.0.0.78"})
+    spawner = anywhere_spawner("anywhere-host")
+    gateway = spawner.ecs_gateway()
+    reserved: set[int] = set()
+    picks = await asyncio.gather(
+        *(
+            choose_port(gateway, CLUSTER, "jupyterhub-jupyterhub", 8000, 8009, reserved)
+            for _ in range(10)
+        )
+    )
+    assert sorted(picks) == list(range(8000, 8010))
+    assert reserved == set(picks)
+    with pytest.raises(NoFreePortError):
+        await choose_port(gateway, CLUSTER, "jupyterhub-jupyterhub", 8000, 8009, reserved)
 
 
 async def test_a_full_port_range_fails_clearly(emulator: Emulator, ecs: Any) -> None:

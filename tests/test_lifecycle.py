@@ -18,7 +18,7 @@ from jupyterhub.spawner import SpawnException
 
 from awsspawner import AWSSpawner
 
-from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner
+from .conftest import CLUSTER, CONTAINER, FAMILY, CallCounter, make_spawner
 from .emulator.launcher import Emulator
 from .helpers import http_status, pid_alive
 
@@ -223,6 +223,46 @@ async def test_no_capacity_fails_with_ecs_reason(cluster: Cluster) -> None:
     assert cluster.ecs.list_tasks(cluster=CLUSTER)["taskArns"] == []
 
 
+async def test_a_spawn_ecs_refused_leaves_nothing_to_search_for(cluster: Cluster) -> None:
+    # ECS answered "no task" (capacity): the hub's stop() after the failed spawn must not
+    # list and describe every task of the hub looking for one (a user can repeat this).
+    add_agent_for(cluster, "EC2", "--memory", "256")
+    spawner = spawner_for(cluster, "EC2")
+    await assert_fails(spawner, "RESOURCE:MEMORY")
+    assert "client_token" not in spawner.get_state()
+    counter = await CallCounter().attach(spawner)
+    await spawner.stop()
+    assert sum(counter.calls.values()) == 0, counter.calls
+
+    # Failing before RunTask (no such task definition) leaves nothing either.
+    missing = spawner_for(cluster, "EC2", task_definition_family="no-such-family")
+    await assert_fails(missing, "Could not prepare your server's task")
+    counter = await CallCounter().attach(missing)
+    await missing.stop()
+    assert sum(counter.calls.values()) == 0, counter.calls
+
+
+async def test_an_aws_error_page_stays_in_the_hub_log(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Something in front of ECS answers with an HTML page: the user reads a plain sentence,
+    # the administrator finds ECS's answer in the hub log.
+    add_agent_for(cluster, "FARGATE")
+    cluster.emulator.faults([{"operation": "ecs:RunTask", "kind": "html", "rate": 1}])
+    spawner = spawner_for(cluster, "FARGATE", task_call_retries=0)
+    error = await assert_fails(spawner, "ECS refused to start your server", "hub's log")
+    assert "<" not in error.message, error.message
+    assert "Bad Gateway" not in error.message, error.message
+    assert "AWS did not complete the RunTask call" in error.message
+    assert "RunTask for alice failed" in caplog.text
+    # The request may have reached ECS before the answer was spoiled: the token is kept, so
+    # stop() looks for a task it might have started.
+    assert spawner.get_state()["client_token"]
+    cluster.emulator.faults([])
+    await spawner.stop()
+    assert running_tasks(cluster) == []
+
+
 async def test_container_exiting_during_start_fails_with_its_exit(cluster: Cluster) -> None:
     add_agent_for(cluster, "FARGATE")
     spawner = spawner_for(cluster, "FARGATE", cmd=[sys.executable, "-c", "raise SystemExit(7)"])
@@ -276,10 +316,16 @@ async def test_cancel_while_pending_stops_the_task(cluster: Cluster) -> None:
 
 async def test_cancel_during_runtask_stops_the_task_it_made(cluster: Cluster) -> None:
     add_agent_for(cluster, "FARGATE")
-    cluster.emulator.faults([{"operation": "ecs:RunTask", "kind": "slow", "rate": 1, "delay": 1.0}])
+    cluster.emulator.faults([{"operation": "ecs:RunTask", "kind": "slow", "rate": 1, "delay": 2.0}])
     spawner = spawner_for(cluster, "FARGATE")
     starting = asyncio.ensure_future(spawner.start())
-    await asyncio.sleep(0.5)  # RunTask is in flight
+    # Cancel while RunTask is in flight: it reached the proxy, which holds it for 2 s (a
+    # fixed sleep instead raced with client start-up on a busy machine).
+    deadline = time.monotonic() + 30
+    while not cluster.emulator.stats()["calls"].get("ecs:RunTask"):
+        assert time.monotonic() < deadline, "RunTask was never sent"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
     assert not spawner.task_arn
     starting.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -97,3 +97,23 @@ def test_started_by_keeps_simple_ids_and_separates_similar_ones() -> None:
     assert started_by_for_hub("jupyterhub") == "jupyterhub-jupyterhub"
     assert started_by_for_hub("team a") != started_by_for_hub("team-a")
     assert started_by_for_hub("team a") != started_by_for_hub("team!a")
+
+
+def test_a_hub_id_that_looks_digested_cannot_take_another_hubs_started_by() -> None:
+    # "team.a" is digested to jupyterhub-team-a-dc627329; the id "team-a-dc627329" used to
+    # map to the same value, and one hub's reaper would have stopped the other's tasks.
+    digested = started_by_for_hub("team.a")
+    assert digested == "jupyterhub-team-a-dc627329"
+    assert started_by_for_hub("team-a-dc627329") != digested
+    assert started_by_for_hub("team-a-dc627329").startswith("jupyterhub-team-a-dc627329-")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
+def test_two_hub_ids_never_share_a_started_by(first: str, second: str) -> None:
+    if first != second:
+        assert started_by_for_hub(first) != started_by_for_hub(second)
+    # The other hub id: what a plain id would have to be to collide with a digested one.
+    twin = started_by_for_hub(first).removeprefix("jupyterhub-")
+    if twin != first:
+        assert started_by_for_hub(twin) != started_by_for_hub(first)

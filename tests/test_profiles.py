@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 
 import pytest
 from jupyterhub.spawner import SpawnException
+from tornado import web
+from traitlets import TraitError
 
 from awsspawner.errors import ConfigurationError
 from awsspawner.form import options_from_form, render_form
-from awsspawner.options import OVERRIDABLE
+from awsspawner.options import OVERRIDABLE, check_user_options
 from awsspawner.profiles import ChoiceError, choose, merge_overrides, parse_profiles
 from awsspawner.requests import build_run_task_request
 
@@ -397,3 +400,50 @@ async def test_profile_list_may_be_a_function(emulator: Emulator, fargate: str, 
     request = await run_task_request_of(spawner, emulator)
     assert request["overrides"]["memory"] == "2048"
     assert spawner.user_options == {"profile": "mine"}
+
+
+# ---------------------------------------------------------------------- free-form values
+
+FREE_FORM_LIST: list[dict[str, Any]] = [
+    {
+        "display_name": "Any image",
+        "slug": "any",
+        "profile_options": {
+            "image": {
+                "display_name": "Image",
+                "choices": {"base": {"display_name": "Base", "default": True}},
+                # No validation_regex: only the length limit stands between a user and AWS.
+                "unlisted_choice": {"enabled": True, "spawner_override": {"image": "{value}"}},
+            }
+        },
+    }
+]
+
+
+async def test_free_form_values_are_capped_before_any_aws_call(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Should a regression reach AWS, it reaches a closed loopback port, never the internet.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    spawner = make_spawner(profile_list=FREE_FORM_LIST)
+    huge = "x" * (5 * 1024 * 1024)
+    spawner.user_options = {"profile": "any", "image--unlisted-choice": huge}
+    with pytest.raises(web.HTTPError) as refused:
+        await check_user_options(spawner, spawner.user_options)
+    assert refused.value.status_code == 400
+    assert "5242880 characters long; at most 1024 are allowed" in str(refused.value.log_message)
+    with pytest.raises(SpawnException) as failed:
+        await spawner.start()  # must fail before any AWS call
+    assert failed.value.status_code == 400
+    assert len(failed.value.message) < 300
+
+    # Within the limit (a trait), the value is accepted and logged shortened.
+    spawner = make_spawner(profile_list=FREE_FORM_LIST, unlisted_choice_max_length=2000)
+    spawner.user_options = {"profile": "any", "image--unlisted-choice": "y" * 1500}
+    with caplog.at_level(logging.INFO, logger=spawner.log.name):
+        _, overrides = await spawner._chosen_profile()
+    assert overrides["image"] == "y" * 1500
+    assert all(len(record.getMessage()) < 300 for record in caplog.records)
+    assert "image='yyyy" in caplog.text
+    with pytest.raises(TraitError):
+        make_spawner(unlisted_choice_max_length=0)

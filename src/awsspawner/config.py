@@ -36,6 +36,7 @@ from .auth import AWSSpawnerAuthentication, check_not_legacy
 from .errors import ConfigurationError
 from .gateway import ECSGateway
 from .nodeaddress import ADDRESS_RESOLVERS
+from .profiles import DEFAULT_MAX_FREE_LENGTH
 
 __all__ = ["AWSSpawnerConfig"]
 
@@ -451,6 +452,16 @@ class AWSSpawnerConfig(LoggingConfigurable):
         key) in this order: configuration < group_overrides and apply_user_options < the
         profile < its chosen options. aws_region, task_cluster_name, authentication_class and
         hub_id cannot be overridden.""",
+    )
+
+    unlisted_choice_max_length = Integer(
+        DEFAULT_MAX_FREE_LENGTH,
+        min=1,
+        config=True,
+        help="""The longest free-form value (a profile option's ``unlisted_choice``) a user may
+        enter, in characters. Longer values are refused with HTTP 400 before anything is sent
+        to AWS, whatever the option's ``validation_regex`` allows; values are also shortened
+        in log lines. RunTask's overrides have their own limit of 8,192 characters in all.""",
     )
 
     profile_form_template = Unicode(

@@ -27,6 +27,7 @@ token in the environment overrides.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,7 +46,12 @@ __all__ = [
     "RunTaskFailedError",
     "TaskDefinitionError",
     "TaskNotFoundError",
+    "user_message",
 ]
+
+
+#: An AWS error code worth showing a user: a word, not an answer body.
+_PLAIN_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.:_-]{0,63}$")
 
 
 class AWSSpawnerError(Exception):
@@ -190,3 +196,35 @@ def describe_failures(failures: Sequence[Mapping[str, Any]]) -> str:
             text += f" for {arn}"
         parts.append(text)
     return "ECS started no task: " + "; ".join(parts)
+
+
+def user_message(error: ECSError) -> str:
+    """What the spawn page says about a failed AWS call: one plain sentence.
+
+    AWS's own message stays in the hub log (the caller logs ``error``): it can be an HTML page
+    from a load balancer, a long ARN list, or text meant for an administrator."""
+    call = f"{error.operation} call"
+    if isinstance(error, RunTaskFailedError):
+        return error.message  # ECS's reasons (RESOURCE:MEMORY, ...) are what the user needs
+    if isinstance(error, ECSAccessDeniedError):
+        plain = f"the hub is not allowed to make the {call} (an IAM permission is missing)"
+    elif isinstance(error, ClusterNotFoundError):
+        plain = f"the cluster {error.cluster!r} does not exist in this region"
+    elif isinstance(error, TaskDefinitionError):
+        plain = "the task definition could not be found or prepared"
+    elif isinstance(error, (ECSThrottledError, ECSServerError, ECSUnreachableError)):
+        plain = f"AWS did not complete the {call} ({_kind(error)}); please try again shortly"
+    elif isinstance(error, InvalidParameterError):
+        plain = f"ECS rejected the {call} as invalid"
+    else:
+        plain = f"the {call} failed"
+    code = f" [{error.code}]" if error.code and _PLAIN_CODE.match(error.code) else ""
+    return f"{plain}{code}. The hub's log has the details."
+
+
+def _kind(error: ECSError) -> str:
+    if isinstance(error, ECSThrottledError):
+        return "too many requests"
+    if isinstance(error, ECSServerError):
+        return "an error inside AWS"
+    return "no answer"

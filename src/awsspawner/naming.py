@@ -38,6 +38,7 @@ MAX_STARTED_BY = 128
 _PUNCTUATION_ALLOWED = set("_.:/+-@ ")  # '=' is allowed by ECS but is our escape character
 _STARTED_BY_OK = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
 _STARTED_BY_BAD = re.compile(r"[^A-Za-z0-9/_-]")
+_DIGESTED = re.compile(r"-[0-9a-f]{8}$")
 _ESCAPE = re.compile(r"(?:=[0-9A-F]{2})+")
 _CUT_MARK = "=_"
 _DIGEST_CHARS = 16
@@ -100,13 +101,16 @@ def started_by_for_hub(hub_id: str) -> str:
     """The ``startedBy`` value of every task this hub starts.
 
     A hub id made only of ``[A-Za-z0-9-/_]`` is used as it is, after the ``jupyterhub-``
-    prefix. Any other id is reduced to those characters and gets 8 hex digits of its SHA-256,
-    so two different hub ids never share a ``startedBy`` and ListTasks(startedBy=...) finds
-    exactly one hub's tasks.
+    prefix, unless it ends like a digested id does (``-`` and 8 lower-case hex digits). Any
+    other id is reduced to those characters and gets ``-`` and 8 hex digits of its SHA-256.
+    So a value used as it is never ends like a digested one, and two hub ids share a
+    ``startedBy`` only if their SHA-256 digests share 32 bits: ListTasks(startedBy=...) finds
+    one hub's tasks. (Without the suffix rule, ``team.a`` and ``team-a-dc627329`` both gave
+    ``jupyterhub-team-a-dc627329``.)
     """
     prefix = "jupyterhub-"
     candidate = prefix + hub_id
-    if _STARTED_BY_OK.match(candidate):
+    if _STARTED_BY_OK.match(candidate) and not _DIGESTED.search(candidate):
         return candidate
     digest = hashlib.sha256(hub_id.encode("utf-8")).hexdigest()[:8]
     slug = _STARTED_BY_BAD.sub("-", hub_id)

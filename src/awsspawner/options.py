@@ -15,7 +15,15 @@ from tornado import web
 
 from .errors import ConfigurationError
 from .form import options_from_form, render_form
-from .profiles import ChoiceError, Profile, choose, default_profile, merge_overrides, parse_profiles
+from .profiles import (
+    ChoiceError,
+    Profile,
+    choose,
+    default_profile,
+    merge_overrides,
+    parse_profiles,
+    shown,
+)
 from .settings import SpawnSettings
 
 __all__ = ["OVERRIDABLE", "SpawnOptions", "check_user_options"]
@@ -32,6 +40,7 @@ class SpawnOptions:
         profile_list: Any
         profile_form_template: str
         user_options: dict[str, Any]
+        unlisted_choice_max_length: int
         orm_spawner: Any
         log: Any
         _log_name: str
@@ -100,7 +109,8 @@ class SpawnOptions:
             return  # start() reports configuration errors with the spawn's context
         if profiles:
             try:
-                choose(profiles, user_options or {})
+                limit = self.unlisted_choice_max_length
+                choose(profiles, user_options or {}, max_free_length=limit)
             except ChoiceError as exc:
                 raise web.HTTPError(400, f"Invalid server options: {exc}") from None
 
@@ -115,14 +125,17 @@ class SpawnOptions:
         if not profiles:
             return "", {}
         try:
-            profile, overrides, chosen = choose(profiles, self.user_options)
+            profile, overrides, chosen = choose(
+                profiles, self.user_options, max_free_length=self.unlisted_choice_max_length
+            )
         except ChoiceError as exc:
             raise self._spawn_error(f"Invalid server options: {exc}", "user_options", 400) from None
         if (self.user_options or {}).get("profile") != profile.slug:
             self.user_options = {**(self.user_options or {}), "profile": profile.slug}
             if self.orm_spawner is not None:
                 self.orm_spawner.user_options = self.user_options
-        self.log.info("%s spawns profile %s %s", self._log_name, profile.slug, chosen or "")
+        choices = ", ".join(f"{name}={shown(value)}" for name, value in chosen.items())
+        self.log.info("%s spawns profile %s %s", self._log_name, profile.slug, choices)
         return profile.slug, overrides
 
 

@@ -35,14 +35,17 @@ async def choose_port(
     avoid: set[int] | frozenset[int] = frozenset(),
 ) -> int:
     """A free port, reserved in ``reserved``; ``avoid``: ports this spawn already failed on."""
-    used = reserved | avoid
+    tagged: set[int] = set()
     running = await gateway.list_tasks(cluster, started_by, desired=("RUNNING",))
     if running:
         described = await gateway.describe_tasks(cluster, running, include_tags=True)
         for task in described.tasks.values():
             value = tag_value(task, TAG_PORT)
             if value and value.isdigit():
-                used.add(int(value))
+                tagged.add(int(value))
+    # From here to the reservation nothing awaits: concurrent spawns of this hub read
+    # ``reserved`` only after their own AWS calls, so each sees the others' picks.
+    used = reserved | avoid | tagged
     free = [port for port in range(start, end + 1) if port not in used]
     if not free:
         raise NoFreePortError(f"all {end - start + 1} ports from {start} to {end} are in use")

@@ -35,10 +35,13 @@ __all__ = [
     "choose",
     "merge_overrides",
     "parse_profiles",
+    "shown",
 ]
 
 #: Settings no profile may change: they say which hub, account and cluster this is.
 FIXED_SETTINGS = frozenset({"aws_region", "task_cluster_name", "authentication_class", "hub_id"})
+#: ``c.AWSSpawner.unlisted_choice_max_length``'s default.
+DEFAULT_MAX_FREE_LENGTH = 1024
 #: ``user_options`` key suffix of a free-form value: ``{"image--unlisted-choice": "..."}``.
 UNLISTED_SUFFIX = "--unlisted-choice"
 
@@ -241,14 +244,16 @@ def default_profile(profiles: Sequence[Profile]) -> Profile:
     return profiles[0]
 
 
-def _shown(value: Any, limit: int = 60) -> str:
+def shown(value: Any, limit: int = 60) -> str:
     """A user-supplied value as error messages show it: repr, cut to ``limit`` characters
     (a hostile 100 kB value must not come back whole in the answer or the log)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _choose_option(option: Option, user_options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def _choose_option(
+    option: Option, user_options: Mapping[str, Any], max_free_length: int
+) -> tuple[dict[str, Any], str]:
     listed = user_options.get(option.name)
     free = user_options.get(option.name + UNLISTED_SUFFIX)
     if listed is not None and free is not None:
@@ -256,9 +261,14 @@ def _choose_option(option: Option, user_options: Mapping[str, Any]) -> tuple[dic
     if free is not None:
         if not option.unlisted:
             raise ChoiceError(f"option {option.name!r} takes only its listed choices")
+        if len(free) > max_free_length:
+            raise ChoiceError(
+                f"the value for {option.name!r} is {len(free)} characters long; at most "
+                f"{max_free_length} are allowed"
+            )
         if option.validation_regex and not re.fullmatch(option.validation_regex, free):
             hint = option.validation_message or f"it must match {option.validation_regex}"
-            raise ChoiceError(f"{_shown(free)} is not allowed for {option.name!r}: {hint}")
+            raise ChoiceError(f"{shown(free)} is not allowed for {option.name!r}: {hint}")
         overrides = _fill(option.unlisted_overrides, free)
         return overrides, free
     if listed is None:
@@ -271,7 +281,7 @@ def _choose_option(option: Option, user_options: Mapping[str, Any]) -> tuple[dic
             return dict(choice.overrides), choice.slug
     allowed = ", ".join(repr(c.slug) for c in option.choices)
     raise ChoiceError(
-        f"{_shown(listed)} is not a choice of {option.name!r}; choose one of {allowed}"
+        f"{shown(listed)} is not a choice of {option.name!r}; choose one of {allowed}"
     )
 
 
@@ -289,15 +299,19 @@ def _fill(overrides: Mapping[str, Any], value: str) -> dict[str, Any]:
 
 
 def choose(
-    profiles: Sequence[Profile], user_options: Mapping[str, Any] | None
+    profiles: Sequence[Profile],
+    user_options: Mapping[str, Any] | None,
+    *,
+    max_free_length: int = DEFAULT_MAX_FREE_LENGTH,
 ) -> tuple[Profile, dict[str, Any], dict[str, str]]:
     """(the profile, its merged overrides, the choices made) for ``user_options``.
 
-    ChoiceError for anything that does not fit, naming what would."""
+    ChoiceError for anything that does not fit, naming what would; free-form values longer
+    than ``max_free_length`` characters never fit (before the regex is even tried)."""
     options = dict(user_options or {})
     for name, value in options.items():
         if not isinstance(value, str):
-            raise ChoiceError(f"option {_shown(name)} must be a string, not {type(value).__name__}")
+            raise ChoiceError(f"option {shown(name)} must be a string, not {type(value).__name__}")
     slug = options.pop("profile", None)
     if slug is None:
         profile = default_profile(profiles)
@@ -305,7 +319,7 @@ def choose(
         matching = [p for p in profiles if p.slug == slug]
         if not matching:
             allowed = ", ".join(repr(p.slug) for p in profiles)
-            raise ChoiceError(f"there is no profile {_shown(slug)}; choose one of {allowed}")
+            raise ChoiceError(f"there is no profile {shown(slug)}; choose one of {allowed}")
         profile = matching[0]
     known = {o.name for o in profile.options} | {
         o.name + UNLISTED_SUFFIX for o in profile.options if o.unlisted
@@ -314,13 +328,13 @@ def choose(
     if unknown:
         allowed = ", ".join(sorted({"profile", *known}))
         raise ChoiceError(
-            f"unknown options {_shown(unknown, 200)} for profile {profile.slug!r}; "
+            f"unknown options {shown(unknown, 200)} for profile {profile.slug!r}; "
             f"allowed: {allowed}"
         )
     overrides = dict(profile.overrides)
     chosen: dict[str, str] = {}
     for option in profile.options:
-        option_overrides, picked = _choose_option(option, options)
+        option_overrides, picked = _choose_option(option, options, max_free_length)
         overrides = merge_overrides(overrides, option_overrides)
         chosen[option.name] = picked
     return profile, overrides, chosen

@@ -7,18 +7,27 @@ hub, like jupyterhub-idle-culler, as a hub-managed service::
 
     python -m awsspawner.reaper --cluster notebooks        (or: awsspawner-reaper ...)
 
-Each round it
+Stopping a live server is far worse than leaving an orphan for another round, so every step
+refuses to guess. Each round it
 
-1. lists this hub's tasks: ListTasks by the hub's ``startedBy`` (``jupyterhub-<hub_id>``),
-   then DescribeTasks with tags, 100 per call;
-2. asks the hub's REST API which servers exist and are running or starting (scopes
-   ``list:users`` and ``read:servers``; it never needs ``admin:server_state``);
-3. keeps every task whose ``awsspawner:user`` / ``awsspawner:server`` tags name a server that
-   is ready or pending; stops the others once they are older than ``--grace`` seconds (longer
-   than the spawner's ``start_timeout``, so a spawn in flight is never touched).
+1. checks that its token holds the unfiltered scopes ``list:users`` and ``read:servers``
+   (``GET /user``); without them the hub answers with users that seem to have no servers;
+2. lists this hub's tasks: ListTasks by the hub's ``startedBy`` (``jupyterhub-<hub_id>``),
+   then DescribeTasks with tags, 100 per call; a task whose ``awsspawner:hub`` tag is not
+   this hub's is never touched;
+3. reads every user and their servers from the hub's REST API, and gives up the round when a
+   user comes back without ``servers`` or the number read differs from the hub's total (a
+   user created or deleted while the pages were read shifts the others between pages);
+4. keeps every task whose ``awsspawner:user`` / ``awsspawner:server`` tags name a server that
+   is ready or pending; waits for tasks younger than ``--grace`` (longer than the spawner's
+   ``start_timeout``, so a spawn in flight is never touched) and for tasks of a missing user
+   while some active server of the same name has no task (a renamed user: the REST API does
+   not show JupyterHub's user ids, so names are all it can match);
+5. asks the hub again about each task it is about to stop (``GET /users/{name}``) and stops
+   it only if that user is still gone or the server still not running.
 
 One log line per decision and a summary line per round; ``--dry-run`` only says what it would
-stop. Tasks without awsspawner's tags, or started by another hub, are never touched.
+stop.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -42,37 +52,68 @@ from .clients import close_shared_clients, shared_client
 from .errors import ECSError
 from .gateway import ECSGateway
 from .naming import escape_tag_value, started_by_for_hub, unescape_tag_value
-from .requests import TAG_SERVER, TAG_USER
+from .requests import TAG_HUB, TAG_SERVER, TAG_USER
 
-__all__ = ["Decision", "HubServers", "decide", "main", "reap_once"]
+__all__ = [
+    "REQUIRED_SCOPES",
+    "Decision",
+    "HubServers",
+    "HubViewError",
+    "ScopeError",
+    "decide",
+    "main",
+    "reap_once",
+]
 
 log = logging.getLogger("awsspawner.reaper")
 
 #: Server "pending" states in which the hub itself is still working on the server.
 HUB_PENDING = ("spawn", "check", "stop")
+#: What the reaper's token must hold, unfiltered: without read:servers the hub answers 200 with
+#: users that have no ``servers`` key, which would read as "nobody runs anything".
+REQUIRED_SCOPES = ("list:users", "read:servers")
+
+
+class HubViewError(RuntimeError):
+    """The hub's answer cannot be trusted as a complete picture; the round stops nothing."""
+
+
+class ScopeError(HubViewError):
+    """The reaper's token lacks a scope it needs: no round can run until an admin grants it."""
+
+
+def server_state(server: Mapping[str, Any]) -> str:
+    """ "ready", a pending state in which the hub works on the server, or "" (not running)."""
+    if server.get("ready"):
+        return "ready"
+    pending = str(server.get("pending") or "")
+    return pending if pending in HUB_PENDING else ""
 
 
 @dataclass
 class HubServers:
     """What the hub says: every user, and their servers that are ready or pending."""
 
-    users: set[str] = field(default_factory=set)
+    #: tag value of each user's name -> the name itself
+    users: dict[str, str] = field(default_factory=dict)
     #: (tag value of the user name, tag value of the server name) -> "ready" / pending state
     active: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, user: str, servers: Mapping[str, Mapping[str, Any]]) -> None:
-        self.users.add(escape_tag_value(user))
+        self.users[escape_tag_value(user)] = user
         for name, server in servers.items():
-            state = "ready" if server.get("ready") else str(server.get("pending") or "")
-            if state == "ready" or state in HUB_PENDING:
+            state = server_state(server)
+            if state:
                 self.active[(escape_tag_value(user), escape_tag_value(name))] = state
 
 
 @dataclass(frozen=True)
 class Decision:
     arn: str
-    action: str  # "keep", "wait" (an orphan still within the grace period), "stop", "skip"
+    action: str  # "keep", "wait" (not certain yet), "stop", "skip" (never ours to judge)
     why: str
+    user: str = ""  # the tags' user and server names (tag values), for the confirmation
+    server: str = ""
 
 
 def _shown(tag_value: str) -> str:
@@ -92,16 +133,37 @@ def _age(task: Mapping[str, Any], now: float) -> float:
     return 0.0  # unknown age: treat as young, never stop on a guess
 
 
+def _tags(task: Mapping[str, Any]) -> dict[str, str]:
+    return {str(t.get("key")): str(t.get("value", "")) for t in task.get("tags") or []}
+
+
 def decide(
-    tasks: Iterable[Mapping[str, Any]], hub: HubServers, *, grace: float, now: float
+    tasks: Iterable[Mapping[str, Any]],
+    hub: HubServers,
+    *,
+    hub_tag: str,
+    grace: float,
+    now: float,
 ) -> list[Decision]:
-    """What to do with each task; pure, so the rules are tested without AWS or a hub."""
+    """What to do with each task; pure, so the rules are tested without AWS or a hub.
+
+    ``hub_tag`` is this hub's ``awsspawner:hub`` tag value; "stop" still needs
+    :func:`confirm_stop` against the hub before anything is stopped."""
+    tasks = list(tasks)
+    owned = {(tags.get(TAG_USER), tags.get(TAG_SERVER, "")) for tags in map(_tags, tasks)}
+    # Active servers without a task of ours: a renamed user's server looks like this (its
+    # task's tag keeps the old name), and so does a spawn that has not reached RunTask yet.
+    taskless = {server for (user, server) in hub.active if (user, server) not in owned}
     decisions = []
     for task in tasks:
         arn = str(task.get("taskArn", ""))
-        tags = {str(t.get("key")): str(t.get("value", "")) for t in task.get("tags") or []}
+        tags = _tags(task)
         if TAG_USER not in tags:
             decisions.append(Decision(arn, "skip", "no awsspawner:user tag; not ours to judge"))
+            continue
+        if tags.get(TAG_HUB) != hub_tag:
+            other = _shown(tags.get(TAG_HUB, "")) or "none"
+            decisions.append(Decision(arn, "skip", f"awsspawner:hub is {other!r}, not this hub"))
             continue
         user, server = tags[TAG_USER], tags.get(TAG_SERVER, "")
         owner = f"user {_shown(user)!r}, server {_shown(server)!r}"
@@ -114,40 +176,118 @@ def decide(
         if age < grace:
             why = f"{owner}: {missing}; {age:.0f} s old, within the {grace:g} s grace period"
             decisions.append(Decision(arn, "wait", why))
+        elif missing == "no such user" and server in taskless:
+            why = (
+                f"{owner}: no such user, but a server {_shown(server)!r} of another user has "
+                "no task of ours (a renamed user?); not stopped while that lasts"
+            )
+            decisions.append(Decision(arn, "wait", why))
         else:
-            decisions.append(Decision(arn, "stop", f"{owner}: {missing}; {age:.0f} s old"))
+            why = f"{owner}: {missing}; {age:.0f} s old"
+            decisions.append(Decision(arn, "stop", why, user=user, server=server))
     return decisions
 
 
 class HubAPI:
     """The few REST calls the reaper makes, with the service's own token."""
 
-    def __init__(self, session: aiohttp.ClientSession, api_url: str, token: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, api_url: str, token: str, *, page_size: int = 200
+    ) -> None:
         self.session = session
         self.api_url = api_url.rstrip("/")
+        self.page_size = page_size
         self.headers = {
             "Authorization": f"token {token}",
             "Accept": "application/jupyterhub-pagination+json",
         }
 
-    async def servers(self, page_size: int = 200) -> HubServers:
+    async def _get(self, path: str, *, missing_ok: bool = False) -> Any:
+        async with self.session.get(self.api_url + path, headers=self.headers) as answer:
+            if answer.status == 404 and missing_ok:
+                return None
+            if answer.status != 200:
+                where = path.split("?", 1)[0]
+                raise HubViewError(f"GET {where} answered {answer.status}")
+            return await answer.json()
+
+    async def check_scopes(self) -> None:
+        """ScopeError unless the token holds every scope in REQUIRED_SCOPES, unfiltered."""
+        try:
+            identity = await self._get("/user")
+        except HubViewError as exc:
+            raise HubViewError(f"{exc}: the hub does not accept the reaper's token") from None
+        held = set(identity.get("scopes") or [])
+        lacking = [scope for scope in REQUIRED_SCOPES if scope not in held]
+        if lacking:
+            raise ScopeError(
+                f"the reaper's token lacks the scopes {', '.join(lacking)} (filtered ones such "
+                "as read:servers!user=... do not count); give its service a role with "
+                f"{' and '.join(REQUIRED_SCOPES)} in c.JupyterHub.load_roles"
+            )
+
+    async def servers(self) -> HubServers:
         found = HubServers()
-        offset = 0
+        offset = seen = 0
+        totals: set[int] = set()
         while True:
-            url = f"{self.api_url}/users?offset={offset}&limit={page_size}"
-            async with self.session.get(url, headers=self.headers) as answer:
-                if answer.status != 200:
-                    raise RuntimeError(
-                        f"GET /users answered {answer.status}: the reaper's token needs the "
-                        "scopes list:users and read:servers"
-                    )
-                page = await answer.json()
+            page = await self._get(f"/users?offset={offset}&limit={self.page_size}")
             for user in page.get("items", []):
-                found.add(str(user["name"]), user.get("servers") or {})
-            following = (page.get("_pagination") or {}).get("next")
+                _check_servers_present(user)
+                found.add(str(user["name"]), user["servers"])
+                seen += 1
+            pagination = page.get("_pagination") or {}
+            totals.add(int(pagination.get("total", -1)))
+            following = pagination.get("next")
             if not following:
-                return found
+                break
             offset = int(following["offset"])
+        if totals != {seen}:
+            raise HubViewError(
+                f"the hub's user list changed while it was read ({seen} users read, the hub "
+                f"counted {', '.join(map(str, sorted(totals)))}); nothing is stopped this round"
+            )
+        return found
+
+    async def user_servers(self, name: str) -> Mapping[str, Mapping[str, Any]] | None:
+        """One user's servers now, or None when the hub has no such user."""
+        user = await self._get(f"/users/{quote(name, safe='')}", missing_ok=True)
+        if user is None:
+            return None
+        _check_servers_present(user)
+        return dict(user["servers"])
+
+
+def _check_servers_present(user: Mapping[str, Any]) -> None:
+    if not isinstance(user.get("servers"), Mapping):
+        raise HubViewError(
+            f"the hub answered user {str(user.get('name'))[:60]!r} without its servers: the "
+            "token cannot read servers (read:servers); nothing is stopped this round"
+        )
+
+
+async def confirm_stop(hub: HubAPI, servers: HubServers, decision: Decision) -> Decision:
+    """Ask the hub about this one server again, just before stopping its task.
+
+    The round's picture may already be old: a user may have been created, renamed or have
+    started the server since. "stop" only if the hub still says so, else "keep" or "skip"."""
+    name = servers.users.get(decision.user)
+    if name is None:
+        try:
+            name = unescape_tag_value(decision.user)
+        except ValueError:
+            why = f"{decision.why}; the tag's user name was shortened, so it cannot be confirmed"
+            return Decision(decision.arn, "skip", why)
+    now = await hub.user_servers(name)
+    if now is None:
+        return decision
+    server = next(
+        (model for key, model in now.items() if escape_tag_value(key) == decision.server), None
+    )
+    state = server_state(server) if server is not None else ""
+    if state:
+        return Decision(decision.arn, "keep", f"user {name!r}: the server is {state} now")
+    return decision
 
 
 @dataclass
@@ -169,17 +309,22 @@ async def reap_once(
     hub: HubAPI,
     *,
     cluster: str,
-    started_by: str,
+    hub_id: str,
     grace: float,
     dry_run: bool = False,
 ) -> RoundSummary:
+    await hub.check_scopes()
     # ECS first, then the hub: a server that appears in between is then seen as active.
+    started_by = started_by_for_hub(hub_id)
     arns = await gateway.list_tasks(cluster, started_by, desired=("RUNNING",))
     described = await gateway.describe_tasks(cluster, arns, include_tags=True) if arns else None
     servers = await hub.servers()
     tasks = list(described.tasks.values()) if described else []
     summary = RoundSummary(tasks=len(tasks))
-    for decision in decide(tasks, servers, grace=grace, now=time.time()):
+    hub_tag = escape_tag_value(hub_id)
+    for decision in decide(tasks, servers, hub_tag=hub_tag, grace=grace, now=time.time()):
+        if decision.action == "stop":
+            decision = await confirm_stop(hub, servers, decision)
         summary.counts[decision.action] = summary.counts.get(decision.action, 0) + 1
         if decision.action != "stop":
             log.info("%s %s: %s", decision.action, decision.arn, decision.why)
@@ -252,7 +397,7 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     token = os.environ["JUPYTERHUB_API_TOKEN"]
-    failures = 0
+    status = 0
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             hub = HubAPI(session, args.api_url, token)
@@ -262,12 +407,17 @@ async def run(args: argparse.Namespace) -> int:
                         gateway,
                         hub,
                         cluster=args.cluster,
-                        started_by=started_by_for_hub(args.hub_id),
+                        hub_id=args.hub_id,
                         grace=args.grace,
                         dry_run=args.dry_run,
                     )
-                except (ECSError, RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
-                    failures += 1
+                except ScopeError as exc:
+                    # Refuse to run. A managed service that exits is restarted by the hub at
+                    # once, so in a loop the reaper stays up, idle, and says why each round.
+                    status = 2
+                    log.error("reaper refuses to run: %s", exc)
+                except (ECSError, HubViewError, aiohttp.ClientError, TimeoutError) as exc:
+                    status = status or 1
                     # Nothing is stopped in a round that could not see both sides.
                     log.warning("reaper round skipped: %s", exc)
                 if args.once:
@@ -276,7 +426,7 @@ async def run(args: argparse.Namespace) -> int:
                     await asyncio.wait_for(stop.wait(), timeout=args.interval)
     finally:
         await close_shared_clients()
-    return 1 if args.once and failures else 0
+    return status if args.once else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "TAG_SERVER",
     "TAG_SPAWN",
     "TAG_USER",
+    "TAG_USER_ID",
     "SpawnIdentity",
     "build_run_task_request",
     "build_tags",
@@ -39,6 +40,8 @@ __all__ = [
 
 MAX_OVERRIDES_CHARS = 8192
 TAG_USER = "awsspawner:user"
+#: JupyterHub's id of the user: unlike the name, it survives a rename (for audits and billing).
+TAG_USER_ID = "awsspawner:user-id"
 TAG_SERVER = "awsspawner:server"
 TAG_HUB = "awsspawner:hub"
 TAG_PROFILE = "awsspawner:profile"
@@ -53,6 +56,7 @@ class SpawnIdentity:
     username: str
     server_name: str = ""
     profile: str = ""
+    user_id: str = ""
 
 
 def build_tags(
@@ -63,6 +67,8 @@ def build_tags(
     user = escape_tag_value(identity.username)
     tags[settings.task_owner_tag_name] = user
     tags[TAG_USER] = user
+    if identity.user_id:
+        tags[TAG_USER_ID] = escape_tag_value(identity.user_id)
     tags[TAG_SERVER] = escape_tag_value(identity.server_name)
     tags[TAG_HUB] = escape_tag_value(settings.hub_id)
     if identity.profile:

@@ -28,7 +28,7 @@ from .clients import (
 )
 from .config import AWSSpawnerConfig
 from .endpoints import EndpointFinding
-from .errors import ConfigurationError, ECSError, RunTaskFailedError
+from .errors import ConfigurationError, ECSError, RunTaskFailedError, user_message
 from .gateway import ECSGateway
 from .naming import started_by_for_hub
 from .options import SpawnOptions, check_user_options
@@ -199,7 +199,13 @@ class AWSSpawner(
         return [*(settings.cmd or self.cmd), *self.get_args(), *settings.notebook_args]
 
     def spawn_identity(self, profile: str = "") -> SpawnIdentity:
-        return SpawnIdentity(username=self.user.name, server_name=self.name or "", profile=profile)
+        user_id = getattr(self.user, "id", None)
+        return SpawnIdentity(
+            username=self.user.name,
+            server_name=self.name or "",
+            profile=profile,
+            user_id="" if user_id is None else str(user_id),
+        )
 
     async def run_task_request(
         self, settings: SpawnSettings, client_token: str, *, profile: str = ""
@@ -297,7 +303,7 @@ class AWSSpawner(
         self._forget_task()
         self.task_cluster = settings.task_cluster_name
         self.task_container = settings.task_container_name
-        self.client_token = uuid.uuid4().hex  # one per attempt: retries of it reuse it
+        token = uuid.uuid4().hex  # one per attempt: retries of it reuse it
         gateway = self.ecs_gateway(settings)
         reserved: set[int] = loop_shared(("reserved-ports", settings.task_cluster_name), set)
         try:
@@ -314,7 +320,7 @@ class AWSSpawner(
                         avoid,
                     )
                     self.task_port = str(self.port)
-                request = await self._request(settings, taskdef, self.client_token, profile)
+                request = await self._request(settings, taskdef, token, profile)
             except ConfigurationError as exc:
                 raise self._spawn_error(str(exc), "configuration") from None
             except NoFreePortError as exc:
@@ -322,8 +328,14 @@ class AWSSpawner(
                     f"No port for your server: {exc}", "capacity", 503
                 ) from None
             except ECSError as exc:
-                raise self._spawn_error(f"Could not prepare the task: {exc}", "aws") from None
+                self.log.error("Preparing the task of %s failed: %s", self._log_name, exc)
+                raise self._spawn_error(
+                    "Could not prepare your server's task: " + user_message(exc), "aws"
+                ) from None
             self.task_definition = taskdef.arn
+            # The token is what stop() looks for a task by when no ARN is known: set it only
+            # now that RunTask is about to be sent, and commit it before (the hub may die).
+            self.client_token = token
             self._commit_state()
             return await self._launch(settings, taskdef, gateway, request, progress)
         finally:
@@ -369,11 +381,25 @@ class AWSSpawner(
                 self.task_arn = str(task["taskArn"])
             raise
         except RunTaskFailedError as exc:
+            self._no_task_was_started()
             raise self._spawn_error(
                 f"ECS could not start your server: {exc.message}", "capacity", 503
             ) from None
         except ECSError as exc:
-            raise self._spawn_error(f"ECS refused to start your server: {exc}", "aws") from None
+            if not exc.retryable:
+                # ECS answered with a refusal: no task exists. A retryable error may hide an
+                # answer that was lost on its way back, so the token is kept for stop().
+                self._no_task_was_started()
+            self.log.error("RunTask for %s failed: %s", self._log_name, exc)
+            raise self._spawn_error(
+                "ECS refused to start your server: " + user_message(exc), "aws"
+            ) from None
+
+    def _no_task_was_started(self) -> None:
+        """ECS said no: forget the token, so the hub's stop() after the failed spawn does not
+        list and describe every task of the hub looking for a task that cannot exist."""
+        self.client_token = ""
+        self._commit_state()
 
     async def _wait_until_running(
         self, gateway: ECSGateway, progress: ProgressLog
@@ -390,8 +416,9 @@ class AWSSpawner(
             )
             task = snapshot.task
             if snapshot.error is not None and not snapshot.error.retryable:
+                self.log.error("Following %s failed: %s", self.task_arn, snapshot.error)
                 raise self._spawn_error(
-                    f"Cannot follow your server's task: {snapshot.error}", "aws"
+                    "Cannot follow your server's task: " + user_message(snapshot.error), "aws"
                 )
             if task is None and snapshot.known and self._missing_too_long():
                 raise self._spawn_error(

@@ -25,6 +25,8 @@ HOLD_NODE = ("mi-00000000000000043", "127.0.0.43", {"hold": "true"}, ["--hold-pe
 # Image pulls take 3 s there: long enough to watch the progress page in a browser.
 SLOW_PULL_NODE = ("mi-00000000000000044", "127.0.0.44", {"pull": "slow"}, ["--pull-delay", "3"])
 
+NARROW_REAPER_TOKEN = "narrow-reaper-token-for-tests-only"
+
 # Profiles only the tests use, added to the demo's menu.
 E2E_CONFIG = f"""
 c.AWSSpawner.profile_list.append({{
@@ -59,6 +61,11 @@ c.AWSSpawner.profile_list.append({{
         "placement_constraints": [{{"type": "memberOf", "expression": "attribute:pull == slow"}}],
     }},
 }})
+# A reaper service given list:users alone: the hub then answers users without their servers.
+c.JupyterHub.services.append({{"name": "narrow-reaper", "api_token": {NARROW_REAPER_TOKEN!r}}})
+c.JupyterHub.load_roles.append(
+    {{"name": "narrow-reaper", "scopes": ["list:users"], "services": ["narrow-reaper"]}}
+)
 # POST .../server answers 202 at once; tests follow the spawn on the progress stream.
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
 """

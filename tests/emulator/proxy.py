@@ -12,7 +12,8 @@ carried. Control API:
 * ``POST /_proxy/faults``: ``{"seed": 7, "rules": [{"operation": "ecs:RunTask" | "ecs:*" | "*",
   "kind": KIND, "rate": 0.3, "delay": 1.0}]}``
 
-Fault kinds: ``throttle`` (400 ThrottlingException), ``5xx`` (500 ServerException), ``drop``
+Fault kinds: ``throttle`` (400 ThrottlingException), ``5xx`` (500 ServerException), ``html``
+(502 with an HTML error page, as a load balancer or corporate proxy answers), ``drop``
 (the connection closes, nothing was forwarded), ``slow`` (forwarded after ``delay`` seconds),
 ``late`` (forwarded at once, the answer held back ``delay`` seconds),
 ``lost`` (forwarded, so AWS acted, but the connection closes before the answer). Each rule
@@ -34,10 +35,14 @@ from urllib.parse import parse_qs
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-KINDS = ("throttle", "5xx", "drop", "slow", "late", "lost")
+KINDS = ("throttle", "5xx", "html", "drop", "slow", "late", "lost")
 _JSON_SERVICES = {"AmazonEC2ContainerServiceV20141113": "ecs", "AmazonSSM": "ssm"}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _ID_LISTS = {"ecs:DescribeTasks": "tasks", "ecs:DescribeContainerInstances": "containerInstances"}
+HTML_ERROR_PAGE = (
+    "<!doctype html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway"
+    "</h1><p>The upstream server sent an invalid response.</p></body></html>"
+)
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 
 
@@ -172,6 +177,8 @@ class Proxy:
             self.stats.faults[operation][rule.kind] += 1
             if rule.kind in ("throttle", "5xx"):
                 return _error(rule.kind, "X-Amz-Target" in request.headers)
+            if rule.kind == "html":
+                return web.Response(text=HTML_ERROR_PAGE, status=502, content_type="text/html")
             if rule.kind == "drop":
                 return self._drop(request)
             if rule.kind == "slow":
