@@ -19,6 +19,7 @@ from awsspawner.errors import EndpointNotFoundError
 from awsspawner.gateway import ECSGateway
 from awsspawner.resolver import ResolveContext, default_resolvers, resolve_endpoint
 from awsspawner.taskdef import TaskDefinitionInfo
+from awsspawner.taskinfo import stop_explanation
 
 CONTAINER = "notebook"
 
@@ -140,3 +141,12 @@ async def test_unexpected_answers_name_what_was_missing(
     with pytest.raises(EndpointNotFoundError) as raised:
         await resolve_endpoint(context(task, network_mode), default_resolvers())
     assert said in str(raised.value)
+
+
+def test_a_long_stop_reason_is_cut_for_the_spawn_page() -> None:
+    registry_answer = "CannotPullContainerError: " + "x" * 5000
+    task = {"stopCode": "TaskFailedToStart", "stoppedReason": registry_answer}
+    explanation = stop_explanation(task)
+    assert explanation.startswith("TaskFailedToStart; CannotPullContainerError: xxx")
+    assert len(explanation) <= 400
+    assert explanation.endswith("…")

@@ -242,6 +242,30 @@ async def test_a_spawn_ecs_refused_leaves_nothing_to_search_for(cluster: Cluster
     assert sum(counter.calls.values()) == 0, counter.calls
 
 
+async def test_a_refused_retry_keeps_the_token_of_a_task_that_may_exist(
+    cluster: Cluster,
+) -> None:
+    # The first RunTask reaches ECS and starts the task, but its answer is lost; the retry
+    # (same clientToken) is refused. ECS's refusal of the retry does not undo the first send:
+    # the token is kept, and the hub's stop() finds the task by it and stops it.
+    add_agent_for(cluster, "FARGATE")
+    cluster.emulator.faults(
+        [
+            {"operation": "ecs:RunTask", "kind": "lost", "rate": 1, "count": 1},
+            {"operation": "ecs:RunTask", "kind": "denied", "rate": 1, "count": 1},
+        ]
+    )
+    spawner = spawner_for(cluster, "FARGATE", task_call_retries=1)
+    error = await assert_fails(spawner, "not allowed to make the RunTask call")
+    assert error.reason == "aws"
+    assert spawner.get_state()["client_token"]
+    (arn,) = running_tasks(cluster)  # the lost answer's task
+    await spawner.stop()
+    assert spawner.task_arn == arn
+    await wait_stopped(cluster, arn)
+    assert running_tasks(cluster) == []
+
+
 async def test_an_aws_error_page_stays_in_the_hub_log(
     cluster: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -100,12 +100,16 @@ def test_started_by_keeps_simple_ids_and_separates_similar_ones() -> None:
 
 
 def test_a_hub_id_that_looks_digested_cannot_take_another_hubs_started_by() -> None:
-    # "team.a" is digested to jupyterhub-team-a-dc627329; the id "team-a-dc627329" used to
-    # map to the same value, and one hub's reaper would have stopped the other's tasks.
+    # "team.a" is digested; an id spelled like its digested form used to get the same value,
+    # and one hub's reaper would have stopped the other's tasks.
     digested = started_by_for_hub("team.a")
-    assert digested == "jupyterhub-team-a-dc627329"
-    assert started_by_for_hub("team-a-dc627329") != digested
-    assert started_by_for_hub("team-a-dc627329").startswith("jupyterhub-team-a-dc627329-")
+    assert digested == "jupyterhub-team-a--dc627329"
+    lookalike = started_by_for_hub("team-a--dc627329")
+    assert lookalike != digested
+    assert lookalike.startswith("jupyterhub-team-a--dc627329--")
+    # Ordinary ids, dates included, are used as they are.
+    assert started_by_for_hub("prod-20240601") == "jupyterhub-prod-20240601"
+    assert started_by_for_hub("hub-12345678") == "jupyterhub-hub-12345678"
 
 
 @settings(max_examples=300, deadline=None)

@@ -80,9 +80,11 @@ class AWSSpawnerConfig(LoggingConfigurable):
         config=True,
         help="""Identifies this hub's tasks in the cluster.
 
-        Every task is started with ``startedBy`` derived from it (``jupyterhub-<hub_id>``) and
-        tagged ``awsspawner:hub``, so one ListTasks call finds exactly this hub's tasks (the
-        orphan reaper relies on it). Change it when several hubs share a cluster, and keep it
+        Every task is started with ``startedBy`` derived from it (``jupyterhub-<hub_id>``; an
+        id with characters ``startedBy`` does not allow, or ending in ``--`` and 8 hex digits,
+        is written with a hash of itself, so two ids never share one) and tagged
+        ``awsspawner:hub``, so one ListTasks call finds exactly this hub's tasks (the orphan
+        reaper relies on it). Change it when several hubs share a cluster, and keep it
         stable afterwards: tasks started under an old id are no longer recognised as this
         hub's.
         """,

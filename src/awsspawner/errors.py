@@ -95,12 +95,16 @@ class ECSError(AWSSpawnerError):
         cluster: str | None = None,
         task: str | None = None,
         code: str | None = None,
+        sends: int = 1,
     ) -> None:
         self.message = message
         self.operation = operation
         self.cluster = cluster
         self.task = task
         self.code = code
+        #: How many times the request went out, as far as known (botocore's retries and
+        #: ours). Only a refusal of the one and only send proves the call did nothing.
+        self.sends = sends
         super().__init__(self._render())
 
     def _render(self) -> str:

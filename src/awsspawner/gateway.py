@@ -82,12 +82,14 @@ def translate_aws_error(
     """The :mod:`awsspawner.errors` exception for a botocore/aiohttp failure."""
     where: dict[str, Any] = {"operation": operation, "cluster": cluster, "task": task}
     if isinstance(exc, ClientError):
+        metadata = exc.response.get("ResponseMetadata", {})
+        where["sends"] = 1 + int(metadata.get("RetryAttempts") or 0)
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "")
         # AWS messages describe the problem; keep them short (moto can answer with HTML).
         message = " ".join(str(error.get("Message") or code or "no message").split())
         message = message[:_MAX_MESSAGE]
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        status = int(metadata.get("HTTPStatusCode") or 0)
         lowered = message.lower()
         if code in _THROTTLING_CODES or status == 429:
             return ECSThrottledError(message, code=code, **where)
@@ -171,9 +173,14 @@ class ECSGateway:
         ):
             with attempt:
                 await self._modify_bucket.acquire()
-                if attempt.retry_state.attempt_number > 1:
-                    log.info("%s: attempt %d", operation, attempt.retry_state.attempt_number)
-                return await self._call(operation, params, **where)
+                number = attempt.retry_state.attempt_number
+                if number > 1:
+                    log.info("%s: attempt %d", operation, number)
+                try:
+                    return await self._call(operation, params, **where)
+                except ECSError as exc:
+                    exc.sends += number - 1  # the earlier attempts went out too
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     async def _call(

@@ -38,7 +38,8 @@ MAX_STARTED_BY = 128
 _PUNCTUATION_ALLOWED = set("_.:/+-@ ")  # '=' is allowed by ECS but is our escape character
 _STARTED_BY_OK = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
 _STARTED_BY_BAD = re.compile(r"[^A-Za-z0-9/_-]")
-_DIGESTED = re.compile(r"-[0-9a-f]{8}$")
+_DIGEST_MARK = "--"
+_DIGESTED = re.compile(r"--[0-9a-f]{8}$")
 _ESCAPE = re.compile(r"(?:=[0-9A-F]{2})+")
 _CUT_MARK = "=_"
 _DIGEST_CHARS = 16
@@ -101,11 +102,12 @@ def started_by_for_hub(hub_id: str) -> str:
     """The ``startedBy`` value of every task this hub starts.
 
     A hub id made only of ``[A-Za-z0-9-/_]`` is used as it is, after the ``jupyterhub-``
-    prefix, unless it ends like a digested id does (``-`` and 8 lower-case hex digits). Any
-    other id is reduced to those characters and gets ``-`` and 8 hex digits of its SHA-256.
-    So a value used as it is never ends like a digested one, and two hub ids share a
-    ``startedBy`` only if their SHA-256 digests share 32 bits: ListTasks(startedBy=...) finds
-    one hub's tasks. (Without the suffix rule, ``team.a`` and ``team-a-dc627329`` both gave
+    prefix (``prod-20240601`` gives ``jupyterhub-prod-20240601``), unless it ends the way a
+    digested value does: ``--`` and 8 lower-case hex digits. Any other id is reduced to those
+    characters and gets ``--`` and 8 hex digits of its SHA-256. A value used as it is never
+    ends like a digested one, so two hub ids share a ``startedBy`` only if their SHA-256
+    digests share 32 bits, and ListTasks(startedBy=...) finds one hub's tasks. (With a single
+    ``-`` before the digest, ``team.a`` and ``team-a-dc627329`` both gave
     ``jupyterhub-team-a-dc627329``.)
     """
     prefix = "jupyterhub-"
@@ -114,5 +116,5 @@ def started_by_for_hub(hub_id: str) -> str:
         return candidate
     digest = hashlib.sha256(hub_id.encode("utf-8")).hexdigest()[:8]
     slug = _STARTED_BY_BAD.sub("-", hub_id)
-    room = MAX_STARTED_BY - len(prefix) - len(digest) - 1
-    return f"{prefix}{slug[:room]}-{digest}"
+    room = MAX_STARTED_BY - len(prefix) - len(_DIGEST_MARK) - len(digest)
+    return f"{prefix}{slug[:room]}{_DIGEST_MARK}{digest}"

@@ -18,11 +18,11 @@ refuses to guess. Each round it
 3. reads every user and their servers from the hub's REST API, and gives up the round when a
    user comes back without ``servers`` or the number read differs from the hub's total (a
    user created or deleted while the pages were read shifts the others between pages);
-4. keeps every task whose ``awsspawner:user`` / ``awsspawner:server`` tags name a server that
-   is ready or pending; waits for tasks younger than ``--grace`` (longer than the spawner's
-   ``start_timeout``, so a spawn in flight is never touched) and for tasks of a missing user
-   while some active server of the same name has no task (a renamed user: the REST API does
-   not show JupyterHub's user ids, so names are all it can match);
+4. decides with :func:`awsspawner.orphans.decide`: keep tasks whose tags name a server that
+   is ready or pending (and was created after that server's spawn began), and tasks that can
+   only be a renamed user's (the REST API shows no user ids: names and times are what it can
+   match); wait for tasks younger than ``--grace`` (longer than the spawner's
+   ``start_timeout``, so a spawn in flight is never touched); stop the rest;
 5. asks the hub again about each task it is about to stop (``GET /users/{name}``) and stops
    it only if that user is still gone or the server still not running.
 
@@ -40,7 +40,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -52,7 +52,7 @@ from .clients import close_shared_clients, shared_client
 from .errors import ECSError
 from .gateway import ECSGateway
 from .naming import escape_tag_value, started_by_for_hub, unescape_tag_value
-from .requests import TAG_HUB, TAG_SERVER, TAG_USER
+from .orphans import Decision, HubServers, decide
 
 __all__ = [
     "REQUIRED_SCOPES",
@@ -67,8 +67,6 @@ __all__ = [
 
 log = logging.getLogger("awsspawner.reaper")
 
-#: Server "pending" states in which the hub itself is still working on the server.
-HUB_PENDING = ("spawn", "check", "stop")
 #: What the reaper's token must hold, unfiltered: without read:servers the hub answers 200 with
 #: users that have no ``servers`` key, which would read as "nobody runs anything".
 REQUIRED_SCOPES = ("list:users", "read:servers")
@@ -80,112 +78,6 @@ class HubViewError(RuntimeError):
 
 class ScopeError(HubViewError):
     """The reaper's token lacks a scope it needs: no round can run until an admin grants it."""
-
-
-def server_state(server: Mapping[str, Any]) -> str:
-    """ "ready", a pending state in which the hub works on the server, or "" (not running)."""
-    if server.get("ready"):
-        return "ready"
-    pending = str(server.get("pending") or "")
-    return pending if pending in HUB_PENDING else ""
-
-
-@dataclass
-class HubServers:
-    """What the hub says: every user, and their servers that are ready or pending."""
-
-    #: tag value of each user's name -> the name itself
-    users: dict[str, str] = field(default_factory=dict)
-    #: (tag value of the user name, tag value of the server name) -> "ready" / pending state
-    active: dict[tuple[str, str], str] = field(default_factory=dict)
-
-    def add(self, user: str, servers: Mapping[str, Mapping[str, Any]]) -> None:
-        self.users[escape_tag_value(user)] = user
-        for name, server in servers.items():
-            state = server_state(server)
-            if state:
-                self.active[(escape_tag_value(user), escape_tag_value(name))] = state
-
-
-@dataclass(frozen=True)
-class Decision:
-    arn: str
-    action: str  # "keep", "wait" (not certain yet), "stop", "skip" (never ours to judge)
-    why: str
-    user: str = ""  # the tags' user and server names (tag values), for the confirmation
-    server: str = ""
-
-
-def _shown(tag_value: str) -> str:
-    """A name from a tag, for log lines: unescaped when it can be, else the tag as it is."""
-    try:
-        return unescape_tag_value(tag_value)
-    except ValueError:  # cut to a digest, or not our escaping at all
-        return tag_value
-
-
-def _age(task: Mapping[str, Any], now: float) -> float:
-    created: Any = task.get("createdAt")
-    if isinstance(created, (int, float)):
-        return now - float(created)
-    if created is not None and hasattr(created, "timestamp"):
-        return now - float(created.timestamp())
-    return 0.0  # unknown age: treat as young, never stop on a guess
-
-
-def _tags(task: Mapping[str, Any]) -> dict[str, str]:
-    return {str(t.get("key")): str(t.get("value", "")) for t in task.get("tags") or []}
-
-
-def decide(
-    tasks: Iterable[Mapping[str, Any]],
-    hub: HubServers,
-    *,
-    hub_tag: str,
-    grace: float,
-    now: float,
-) -> list[Decision]:
-    """What to do with each task; pure, so the rules are tested without AWS or a hub.
-
-    ``hub_tag`` is this hub's ``awsspawner:hub`` tag value; "stop" still needs
-    :func:`confirm_stop` against the hub before anything is stopped."""
-    tasks = list(tasks)
-    owned = {(tags.get(TAG_USER), tags.get(TAG_SERVER, "")) for tags in map(_tags, tasks)}
-    # Active servers without a task of ours: a renamed user's server looks like this (its
-    # task's tag keeps the old name), and so does a spawn that has not reached RunTask yet.
-    taskless = {server for (user, server) in hub.active if (user, server) not in owned}
-    decisions = []
-    for task in tasks:
-        arn = str(task.get("taskArn", ""))
-        tags = _tags(task)
-        if TAG_USER not in tags:
-            decisions.append(Decision(arn, "skip", "no awsspawner:user tag; not ours to judge"))
-            continue
-        if tags.get(TAG_HUB) != hub_tag:
-            other = _shown(tags.get(TAG_HUB, "")) or "none"
-            decisions.append(Decision(arn, "skip", f"awsspawner:hub is {other!r}, not this hub"))
-            continue
-        user, server = tags[TAG_USER], tags.get(TAG_SERVER, "")
-        owner = f"user {_shown(user)!r}, server {_shown(server)!r}"
-        state = hub.active.get((user, server))
-        if state:
-            decisions.append(Decision(arn, "keep", f"{owner} is {state}"))
-            continue
-        missing = "server not running" if user in hub.users else "no such user"
-        age = _age(task, now)
-        if age < grace:
-            why = f"{owner}: {missing}; {age:.0f} s old, within the {grace:g} s grace period"
-            decisions.append(Decision(arn, "wait", why))
-        elif missing == "no such user" and server in taskless:
-            why = (
-                f"{owner}: no such user, but a server {_shown(server)!r} of another user has "
-                "no task of ours (a renamed user?); not stopped while that lasts"
-            )
-            decisions.append(Decision(arn, "wait", why))
-        else:
-            why = f"{owner}: {missing}; {age:.0f} s old"
-            decisions.append(Decision(arn, "stop", why, user=user, server=server))
-    return decisions
 
 
 class HubAPI:
@@ -266,27 +158,33 @@ def _check_servers_present(user: Mapping[str, Any]) -> None:
         )
 
 
-async def confirm_stop(hub: HubAPI, servers: HubServers, decision: Decision) -> Decision:
+async def confirm_stop(
+    hub: HubAPI, servers: HubServers, decision: Decision, fresh: Callable[[], Awaitable[HubServers]]
+) -> Decision:
     """Ask the hub about this one server again, just before stopping its task.
 
     The round's picture may already be old: a user may have been created, renamed or have
-    started the server since. "stop" only if the hub still says so, else "keep" or "skip"."""
+    started the server since. "stop" only if the hub still says so, else "keep". ``fresh``
+    reads the whole user list again: the only way to look up a name cut to a hash."""
     name = servers.users.get(decision.user)
     if name is None:
         try:
             name = unescape_tag_value(decision.user)
         except ValueError:
-            why = f"{decision.why}; the tag's user name was shortened, so it cannot be confirmed"
-            return Decision(decision.arn, "skip", why)
+            again = (await fresh()).active.get((decision.user, decision.server))
+            if again is not None and again.could_own(decision.created):
+                return Decision(
+                    decision.arn, "keep", f"{again.user!r}: the server is {again.state}"
+                )
+            return decision
     now = await hub.user_servers(name)
     if now is None:
         return decision
-    server = next(
-        (model for key, model in now.items() if escape_tag_value(key) == decision.server), None
-    )
-    state = server_state(server) if server is not None else ""
-    if state:
-        return Decision(decision.arn, "keep", f"user {name!r}: the server is {state} now")
+    view = HubServers()
+    view.add(name, now)
+    again = view.active.get((escape_tag_value(name), decision.server))
+    if again is not None and again.could_own(decision.created):
+        return Decision(decision.arn, "keep", f"user {name!r}: the server is {again.state} now")
     return decision
 
 
@@ -322,9 +220,16 @@ async def reap_once(
     tasks = list(described.tasks.values()) if described else []
     summary = RoundSummary(tasks=len(tasks))
     hub_tag = escape_tag_value(hub_id)
+    refreshed: list[HubServers] = []
+
+    async def fresh() -> HubServers:
+        if not refreshed:
+            refreshed.append(await hub.servers())
+        return refreshed[0]
+
     for decision in decide(tasks, servers, hub_tag=hub_tag, grace=grace, now=time.time()):
         if decision.action == "stop":
-            decision = await confirm_stop(hub, servers, decision)
+            decision = await confirm_stop(hub, servers, decision, fresh)
         summary.counts[decision.action] = summary.counts.get(decision.action, 0) + 1
         if decision.action != "stop":
             log.info("%s %s: %s", decision.action, decision.arn, decision.why)

@@ -28,7 +28,13 @@ from .clients import (
 )
 from .config import AWSSpawnerConfig
 from .endpoints import EndpointFinding
-from .errors import ConfigurationError, ECSError, RunTaskFailedError, user_message
+from .errors import (
+    ClientTokenConflictError,
+    ConfigurationError,
+    ECSError,
+    RunTaskFailedError,
+    user_message,
+)
 from .gateway import ECSGateway
 from .naming import started_by_for_hub
 from .options import SpawnOptions, check_user_options
@@ -44,6 +50,17 @@ from .taskinfo import stop_explanation
 from .watcher import TaskWatcher
 
 __all__ = ["AWSSpawner"]
+
+
+def refused_before_reaching_ecs(error: ECSError) -> bool:
+    """True when a failed RunTask certainly started no task: its one and only send was
+    refused. After an error that may hide a lost answer (retryable), or a refusal of a retry
+    (an earlier send may have started the task; ECS's clientToken makes that the same task),
+    or a clientToken conflict (the token was used before), a task may exist: stop() must
+    look for it by the token."""
+    return (
+        not error.retryable and error.sends == 1 and not isinstance(error, ClientTokenConflictError)
+    )
 
 
 #: start() gives up this many seconds before JupyterHub's start_timeout would cancel it.
@@ -381,14 +398,14 @@ class AWSSpawner(
                 self.task_arn = str(task["taskArn"])
             raise
         except RunTaskFailedError as exc:
+            # ECS answered "no task" for this clientToken: with the same token it would have
+            # returned the task an earlier send started, so none exists.
             self._no_task_was_started()
             raise self._spawn_error(
                 f"ECS could not start your server: {exc.message}", "capacity", 503
             ) from None
         except ECSError as exc:
-            if not exc.retryable:
-                # ECS answered with a refusal: no task exists. A retryable error may hide an
-                # answer that was lost on its way back, so the token is kept for stop().
+            if refused_before_reaching_ecs(exc):
                 self._no_task_was_started()
             self.log.error("RunTask for %s failed: %s", self._log_name, exc)
             raise self._spawn_error(

@@ -30,8 +30,14 @@ def exit_code(task: Mapping[str, Any], container_name: str) -> int:
     return 1
 
 
-def stop_explanation(task: Mapping[str, Any]) -> str:
-    """ECS's own words on why a task stopped: stopCode, stoppedReason, container reasons."""
+#: The longest stop explanation shown on a spawn page: ECS's reasons can quote a whole
+#: registry answer, or the (user-chosen) image name.
+MAX_EXPLANATION = 400
+
+
+def stop_explanation(task: Mapping[str, Any], limit: int = MAX_EXPLANATION) -> str:
+    """ECS's own words on why a task stopped: stopCode, stoppedReason, container reasons;
+    cut to ``limit`` characters."""
     parts = []
     if task.get("stopCode"):
         parts.append(str(task["stopCode"]))
@@ -43,7 +49,8 @@ def stop_explanation(task: Mapping[str, Any]) -> str:
             parts.append(f"container {name}: {container['reason']}")
         elif container.get("exitCode") not in (None, 0):
             parts.append(f"container {name} exited with code {container['exitCode']}")
-    return "; ".join(parts) or "ECS gave no reason"
+    text = " ".join("; ".join(parts).split()) or "ECS gave no reason"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def tag_value(task: Mapping[str, Any], key: str) -> str | None:

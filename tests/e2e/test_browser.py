@@ -125,11 +125,13 @@ def test_log_in_pick_a_profile_and_land_in_jupyterlab(
             page.wait_for_url(f"**/user/{user}/lab**", timeout=60_000)
             page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
             page.wait_for_selector(".jp-Launcher", timeout=60_000)
-            # The user's home is empty: nothing of the local ECS agent shows in it.
+            # The user's home is empty: nothing of the local ECS agent shows in it. Asked of
+            # the server's contents API with the browser's own login (the file browser's
+            # answer, without waiting for it to render).
+            answer = page.request.get(f"{stack.url}/user/{user}/api/contents/")
+            assert answer.status == 200, answer.text()
+            assert [item["name"] for item in answer.json()["content"]] == []
             page.wait_for_selector(".jp-DirListing-content", timeout=60_000)
-            page.wait_for_timeout(500)
-            listed = page.locator(".jp-DirListing-content .jp-DirListing-item")
-            assert listed.all_inner_texts() == [], "files in a new user's home"
             page.screenshot(path=str(SCREENSHOTS / "3-jupyterlab.png"))
         except Exception:
             page.screenshot(path=str(SCREENSHOTS / "failure.png"))

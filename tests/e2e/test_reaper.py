@@ -158,7 +158,14 @@ async def test_a_renamed_user_keeps_the_running_server(hub: HubClient, stack: Hu
 
     result = stack.run_reaper("--grace", "0")
     assert result.returncode == 0, result.stderr
-    assert f"wait {arn}: user 'rename-before', server '': no such user" in result.stderr
+    assert f"keep {arn}: user 'rename-before', server '': created" in result.stderr
+    assert "after user 'rename-after' started server ''" in result.stderr
+    assert desired(stack, [arn]) == {arn: "RUNNING"}
+    # A new user takes the old name: the tag now names a user without a running server.
+    await hub.create_user("rename-before")
+    result = stack.run_reaper("--grace", "0")
+    assert result.returncode == 0, result.stderr
+    assert f"keep {arn}" in result.stderr
     assert desired(stack, [arn]) == {arn: "RUNNING"}
     # The spawner still tracks its task under the new name, and stops it.
     await hub.stop("rename-after")
@@ -225,7 +232,7 @@ async def test_a_user_deleted_between_pages_costs_no_other_user_their_server(
         # And a stop is confirmed with the hub just before it: a round that thought this
         # user gone (an older picture) keeps the task once the hub says the server is ready.
         thought_gone = Decision(arn, "stop", "no such user", user="page-live", server="")
-        confirmed = await confirm_stop(reaper_hub, HubServers(), thought_gone)
+        confirmed = await confirm_stop(reaper_hub, HubServers(), thought_gone, reaper_hub.servers)
         assert confirmed.action == "keep", confirmed
     finally:
         await close_shared_clients()

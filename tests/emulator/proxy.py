@@ -13,7 +13,8 @@ carried. Control API:
   "kind": KIND, "rate": 0.3, "delay": 1.0}]}``
 
 Fault kinds: ``throttle`` (400 ThrottlingException), ``5xx`` (500 ServerException), ``html``
-(502 with an HTML error page, as a load balancer or corporate proxy answers), ``drop``
+(502 with an HTML error page, as a load balancer or corporate proxy answers), ``denied``
+(400 AccessDeniedException: a refusal no retry can change), ``drop``
 (the connection closes, nothing was forwarded), ``slow`` (forwarded after ``delay`` seconds),
 ``late`` (forwarded at once, the answer held back ``delay`` seconds),
 ``lost`` (forwarded, so AWS acted, but the connection closes before the answer). Each rule
@@ -35,7 +36,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-KINDS = ("throttle", "5xx", "html", "drop", "slow", "late", "lost")
+KINDS = ("throttle", "5xx", "denied", "html", "drop", "slow", "late", "lost")
 _JSON_SERVICES = {"AmazonEC2ContainerServiceV20141113": "ecs", "AmazonSSM": "ssm"}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _ID_LISTS = {"ecs:DescribeTasks": "tasks", "ecs:DescribeContainerInstances": "containerInstances"}
@@ -84,9 +85,15 @@ def operation_of(request: web.Request, body: bytes) -> tuple[str, dict[str, Any]
     return f"{service}:{action}", None
 
 
+_ERRORS = {
+    "throttle": ("ThrottlingException", 400, "Rate exceeded"),
+    "5xx": ("ServerException", 500, "injected server error"),
+    "denied": ("AccessDeniedException", 400, "injected: not authorized to perform this action"),
+}
+
+
 def _error(kind: str, json_protocol: bool) -> web.Response:
-    code, status = ("ThrottlingException", 400) if kind == "throttle" else ("ServerException", 500)
-    message = "Rate exceeded" if kind == "throttle" else "injected server error"
+    code, status, message = _ERRORS[kind]
     if json_protocol:
         return web.json_response({"__type": code, "message": message}, status=status)
     if kind == "throttle":
@@ -175,7 +182,7 @@ class Proxy:
         rule = self._fault_for(operation)
         if rule is not None:
             self.stats.faults[operation][rule.kind] += 1
-            if rule.kind in ("throttle", "5xx"):
+            if rule.kind in _ERRORS:
                 return _error(rule.kind, "X-Amz-Target" in request.headers)
             if rule.kind == "html":
                 return web.Response(text=HTML_ERROR_PAGE, status=502, content_type="text/html")
