@@ -296,7 +296,15 @@ class HubStack:
         env["JUPYTERHUB_API_URL"] = f"http://127.0.0.1:{self.hub_api_port}/hub/api"
         env["JUPYTERHUB_API_TOKEN"] = self.reaper_token
         return subprocess.run(
-            [sys.executable, "-m", "awsspawner.reaper", "--cluster", CLUSTER, "--once", *args],
+            [
+                sys.executable,
+                "-m",
+                "awsspawner.reaper",
+                "--cluster",
+                CLUSTER,
+                "--once",
+                *args,
+            ],
             env=env,
             capture_output=True,
             text=True,

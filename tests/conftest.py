@@ -230,3 +230,19 @@ def emulator(emulator_session: Emulator, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield emulator_session
     left = emulator_session.stop_agents()
     assert not left, f"processes left behind by this test: {left}"
+
+
+@pytest.fixture
+def fargate(emulator: Emulator) -> str:
+    """A cluster with a small Fargate task definition; the emulator's loopback subnet."""
+    ecs = emulator.client("ecs")
+    ecs.create_cluster(clusterName=CLUSTER)
+    ecs.register_task_definition(
+        family=FAMILY,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": CONTAINER, "image": "img:1", "memory": 512}],
+    )
+    return emulator.loopback_subnet()

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from jupyterhub.spawner import SpawnException
 
 from awsspawner import AWSSpawner
-from awsspawner.nodeaddress import (
+from awsspawner.endpoints.node_address import (
     AddressPolicy,
     ContainerAttributeResolver,
     Node,
@@ -29,9 +29,9 @@ from awsspawner.nodeaddress import (
     SSMInventoryResolver,
     parse_command_output,
 )
-from awsspawner.ports import NoFreePortError, choose_port
-from awsspawner.resolver import HostNetworkResolver, ResolveContext, tcp_reachable
-from awsspawner.taskdef import TaskDefinitionInfo
+from awsspawner.endpoints.ports import NoFreePortError, choose_port
+from awsspawner.endpoints.resolvers import HostNetworkResolver, ResolveContext, tcp_reachable
+from awsspawner.launch.task_definitions import TaskDefinitionInfo
 
 from .conftest import CLUSTER, CONTAINER, make_spawner
 from .emulator.launcher import Agent, Emulator
@@ -200,6 +200,29 @@ async def test_when_nothing_works_the_error_says_what_each_resolver_saw(
     for name in ("container-attribute", "ssm-instance-information", "ssm-inventory", "ssm-command"):
         assert f"{name}: no usable address" in message
     assert cluster_running(ecs) == []  # the task was stopped
+
+
+async def test_an_unreachable_ssm_endpoint_moves_the_chain_on(
+    emulator: Emulator, ecs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SSM cannot be reached at all (a closed loopback port: botocore raises
+    # EndpointConnectionError, not a ClientError). Each SSM source says so, and the chain goes
+    # on; here nothing else answers, so the message lists what every source saw.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:9")
+    node(emulator, "a79", "127.0.0.79")
+    spawner = anywhere_spawner(
+        aws_max_attempts=1,
+        aws_connect_timeout=1,
+        address_resolvers=["ssm-instance-information", "ssm-inventory", "container-attribute"],
+    )
+    with pytest.raises(SpawnException) as caught:
+        await spawner.start()
+    message = caught.value.message
+    assert "Cannot find your server's address" in message
+    assert "ssm-instance-information: failed: no answer from AWS" in message
+    assert "ssm-inventory: failed: no answer from AWS" in message
+    assert "container-attribute: no usable address" in message  # the chain went on
+    assert cluster_running(ecs) == []
 
 
 def cluster_running(ecs: Any) -> list[str]:
@@ -391,7 +414,7 @@ async def test_a_stale_cached_address_is_dropped_for_the_next_resolver() -> None
 
     ctx = ResolveContext(
         task={"taskArn": "arn:task/1", "containerInstanceArn": MI.arn, "containers": []},
-        taskdef=TaskDefinitionInfo("arn:td", "f", 1, "host", {CONTAINER: "img"}),
+        taskdef=TaskDefinitionInfo("arn:td", "f", "host", {CONTAINER: "img"}),
         container_name=CONTAINER,
         port=9000,
         cluster=CLUSTER,
@@ -450,7 +473,7 @@ async def test_a_port_taken_by_another_process_is_retried_on_another(
     node(emulator, "a81", "127.0.0.81", attributes={"jupyterhub.address": "127.0.0.81"})
     # Something else on the node holds 9300; the spawner is made to try the lowest free port
     # first (it picks at random), so its first server fails to bind and exits at once.
-    monkeypatch.setattr("awsspawner.ports.random.choice", min)
+    monkeypatch.setattr("awsspawner.endpoints.ports.random.choice", min)
     squatter = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.81", 9300)
     try:
         spawner = anywhere_spawner("anywhere-host", use_dynamic_port=True,

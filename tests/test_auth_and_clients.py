@@ -14,7 +14,7 @@ from awsspawner import (
     AWSSpawnerSecretAccessKeyAuthentication,
     close_shared_clients,
 )
-from awsspawner.clients import ClientSettings, shared_client
+from awsspawner.aws.clients import ClientSettings, shared_client
 from awsspawner.errors import ConfigurationError
 
 from .conftest import REGION, make_spawner
@@ -156,7 +156,7 @@ async def test_big_answers_are_parsed_off_the_loop_and_identically(
 
     from aiobotocore.session import AioSession
 
-    from awsspawner import parsing
+    from awsspawner.aws import parsing
 
     network = {
         "awsvpcConfiguration": {"subnets": [ecs_setup.subnet], "securityGroups": [ecs_setup.group]}
@@ -193,7 +193,7 @@ async def test_gc_freeze_after_setup_freezes_once_around_client_setup(
 ) -> None:
     import gc
 
-    from awsspawner import clients
+    from awsspawner.aws import clients
 
     monkeypatch.setattr(clients, "_frozen_stages", set())
     gc.unfreeze()

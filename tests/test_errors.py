@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 import awsspawner
+from awsspawner.aws.gateway import ECSGateway, translate_aws_error
 from awsspawner.errors import (
     ClientTokenConflictError,
     ClusterNotFoundError,
@@ -21,7 +22,6 @@ from awsspawner.errors import (
     TaskDefinitionError,
     TaskNotFoundError,
 )
-from awsspawner.gateway import ECSGateway, translate_aws_error
 
 
 def client_error(code: str, message: str, status: int = 400) -> ClientError:

@@ -16,7 +16,6 @@ from awsspawner import AWSSpawner
 
 from .conftest import CLUSTER, make_spawner
 from .emulator.launcher import Emulator
-from .test_scale import fargate  # noqa: F401 - the fixture
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -33,7 +32,7 @@ def running(emulator: Emulator) -> set[str]:
 
 async def test_fifty_spawns_with_30_percent_of_ecs_calls_throttled(
     emulator: Emulator,
-    fargate: str,  # noqa: F811
+    fargate: str,
 ) -> None:
     emulator.faults([{"operation": "ecs:*", "kind": "throttle", "rate": 0.3}], seed=7)
     spawners = [spawner(fargate, n) for n in range(50)]
@@ -71,7 +70,7 @@ async def test_fifty_spawns_with_30_percent_of_ecs_calls_throttled(
 
 async def test_ecs_unreachable_in_steady_state_reports_no_server_stopped(
     emulator: Emulator,
-    fargate: str,  # noqa: F811
+    fargate: str,
 ) -> None:
     # Polls every second (the hub default is 30 s): answers older than 0.9 s are refreshed.
     spawners = [spawner(fargate, n, poll_interval=1) for n in range(10)]

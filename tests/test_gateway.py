@@ -9,16 +9,17 @@ from typing import Any
 
 import pytest
 
-from awsspawner.auth import AWSSpawnerAuthentication
-from awsspawner.clients import ClientSettings, shared_client
+from awsspawner.aws.auth import AWSSpawnerAuthentication
+from awsspawner.aws.clients import ClientSettings, shared_client
+from awsspawner.aws.gateway import ECSGateway
 from awsspawner.errors import (
     ClusterNotFoundError,
     ECSUnreachableError,
     RunTaskFailedError,
     TaskDefinitionError,
 )
-from awsspawner.gateway import ECSGateway
-from awsspawner.taskdef import TAG_BASE, derived_family_name
+from awsspawner.launch.tags import TAG_BASE
+from awsspawner.launch.task_definitions import derived_family_name
 
 from .conftest import BASE_IMAGE, CLUSTER, CONTAINER, FAMILY, REGION, CallCounter, make_spawner
 

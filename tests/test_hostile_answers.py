@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from awsspawner.aws.gateway import ECSGateway
+from awsspawner.aws.tasks import stop_explanation
+from awsspawner.endpoints.resolvers import ResolveContext, default_resolvers, resolve_endpoint
 from awsspawner.errors import EndpointNotFoundError
-from awsspawner.gateway import ECSGateway
-from awsspawner.resolver import ResolveContext, default_resolvers, resolve_endpoint
-from awsspawner.taskdef import TaskDefinitionInfo
-from awsspawner.taskinfo import stop_explanation
+from awsspawner.launch.task_definitions import TaskDefinitionInfo
 
 CONTAINER = "notebook"
 
@@ -32,7 +32,6 @@ def context(task: dict[str, Any], network_mode: str) -> ResolveContext:
     taskdef = TaskDefinitionInfo(
         arn="arn:aws:ecs:us-east-1:123456789012:task-definition/nb:1",
         family="nb",
-        revision=1,
         network_mode=network_mode,
         container_images={CONTAINER: "img"},
     )

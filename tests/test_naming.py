@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from awsspawner.naming import (
+from awsspawner.launch.tags import (
     MAX_STARTED_BY,
     MAX_TAG_VALUE,
     escape_tag_value,

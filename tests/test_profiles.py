@@ -13,10 +13,10 @@ from tornado import web
 from traitlets import TraitError
 
 from awsspawner.errors import ConfigurationError
-from awsspawner.form import options_from_form, render_form
-from awsspawner.options import OVERRIDABLE, check_user_options
-from awsspawner.profiles import ChoiceError, choose, merge_overrides, parse_profiles
-from awsspawner.requests import build_run_task_request
+from awsspawner.launch.run_task import build_run_task_request
+from awsspawner.profiles.form import options_from_form, render_form
+from awsspawner.profiles.menu import ChoiceError, choose, merge_overrides, parse_profiles
+from awsspawner.profiles.options import OVERRIDABLE, check_user_options
 
 from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner
 from .emulator.launcher import Emulator
@@ -282,7 +282,7 @@ def test_seed_readme_profiles_produce_their_requests() -> None:
 
 
 @pytest.fixture
-def fargate(emulator: Emulator) -> str:
+def profile_cluster(emulator: Emulator) -> str:
     ecs = emulator.client("ecs")
     ecs.create_cluster(clusterName=CLUSTER)
     for family, mode, compat in ((FAMILY, "awsvpc", "FARGATE"), ("gpu-family", "bridge", "EC2")):
@@ -322,11 +322,11 @@ async def run_task_request_of(spawner: Any, emulator: Emulator) -> dict[str, Any
 
 
 async def test_rest_options_choose_the_profile_and_reset_between_spawns(
-    emulator: Emulator, fargate: str
+    emulator: Emulator, profile_cluster: str
 ) -> None:
     emulator.add_agent(CLUSTER, address="127.0.0.60", attributes={"gpu": "true"},
                        options=["--hold-pending", "60"])  # fmt: skip
-    spawner = profile_spawner(fargate)
+    spawner = profile_spawner(profile_cluster)
     spawner.user_options = {"profile": "gpu"}  # as JupyterHub sets it from a REST body
     gpu = await run_task_request_of(spawner, emulator)
     assert gpu["launchType"] == "EC2"
@@ -352,9 +352,9 @@ async def test_rest_options_choose_the_profile_and_reset_between_spawns(
 
 
 async def test_no_options_means_the_default_profile_and_it_is_recorded(
-    emulator: Emulator, fargate: str
+    emulator: Emulator, profile_cluster: str
 ) -> None:
-    spawner = profile_spawner(fargate)
+    spawner = profile_spawner(profile_cluster)
     spawner.user_options = {}
     request = await run_task_request_of(spawner, emulator)
     assert request["overrides"]["cpu"] == "1024"
@@ -372,9 +372,9 @@ async def test_no_options_means_the_default_profile_and_it_is_recorded(
     ],
 )
 async def test_rejected_options_start_no_task(
-    emulator: Emulator, fargate: str, user_options: dict[str, Any]
+    emulator: Emulator, profile_cluster: str, user_options: dict[str, Any]
 ) -> None:
-    spawner = profile_spawner(fargate)
+    spawner = profile_spawner(profile_cluster)
     spawner.user_options = user_options
     with pytest.raises(SpawnException) as caught:
         await spawner.start()
@@ -385,7 +385,9 @@ async def test_rejected_options_start_no_task(
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
-async def test_profile_list_may_be_a_function(emulator: Emulator, fargate: str, kind: str) -> None:
+async def test_profile_list_may_be_a_function(
+    emulator: Emulator, profile_cluster: str, kind: str
+) -> None:
     def for_user(spawner: Any) -> list[dict[str, Any]]:
         size = 2048 if spawner.user.name == "alice" else 1024
         return [{"display_name": "Mine", "spawner_override": {"cpu": 1024, "memory": size}}]
@@ -394,7 +396,7 @@ async def test_profile_list_may_be_a_function(emulator: Emulator, fargate: str, 
         return for_user(spawner)
 
     spawner = make_spawner(
-        profile_list=for_user if kind == "sync" else for_user_async, task_subnets=[fargate]
+        profile_list=for_user if kind == "sync" else for_user_async, task_subnets=[profile_cluster]
     )
     assert await spawner.get_options_form() == ""  # a single profile: nothing to choose
     request = await run_task_request_of(spawner, emulator)

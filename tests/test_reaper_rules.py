@@ -6,10 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from awsspawner.naming import escape_tag_value
-from awsspawner.orphans import parse_timestamp
-from awsspawner.reaper import Decision, HubServers, decide, parse
-from awsspawner.requests import TAG_HUB, TAG_SERVER, TAG_USER
+from awsspawner.launch.tags import TAG_HUB, TAG_SERVER, TAG_USER, escape_tag_value
+from awsspawner.tools.orphans import parse_timestamp
+from awsspawner.tools.reaper import Decision, HubServers, decide, parse
 
 NOW = 1_000_000.0
 HUB = "jupyterhub"

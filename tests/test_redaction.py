@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jupyterhub.spawner import SpawnException
 
-from awsspawner import redaction
-from awsspawner.redaction import REDACTED
+from awsspawner.aws import redaction
+from awsspawner.aws.redaction import REDACTED
 
 from .conftest import CLUSTER, REGION, make_spawner
 from .emulator.launcher import Emulator

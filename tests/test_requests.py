@@ -13,9 +13,9 @@ from traitlets.config import Config, PyFileConfigLoader
 
 from awsspawner import AWSSpawner, AWSSpawnerSecretAccessKeyAuthentication
 from awsspawner.errors import ConfigurationError
-from awsspawner.naming import unescape_tag_value
-from awsspawner.requests import MAX_OVERRIDES_CHARS, SpawnIdentity, build_run_task_request
-from awsspawner.taskdef import TaskDefinitionInfo
+from awsspawner.launch.run_task import MAX_OVERRIDES_CHARS, SpawnIdentity, build_run_task_request
+from awsspawner.launch.tags import unescape_tag_value
+from awsspawner.launch.task_definitions import TaskDefinitionInfo
 
 from .conftest import CONTAINER, make_spawner, stand_in_user
 
@@ -26,7 +26,6 @@ def taskdef(network_mode: str = "awsvpc") -> TaskDefinitionInfo:
     return TaskDefinitionInfo(
         arn="arn:aws:ecs:us-east-1:123456789012:task-definition/jupyter-notebook:3",
         family="jupyter-notebook",
-        revision=3,
         network_mode=network_mode,
         container_images={CONTAINER: "jupyter/minimal-notebook:latest", "sidecar": "x"},
     )

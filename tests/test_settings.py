@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from awsspawner.errors import ConfigurationError
-from awsspawner.settings import LaunchMode, fargate_memory_choices
+from awsspawner.launch.spawn_settings import LaunchMode, fargate_memory_choices
 
 from .conftest import make_spawner
 

@@ -78,7 +78,8 @@ async def test_poll_when_aws_is_unreachable_says_running(
     assert await unreachable.poll() is None  # never "stopped" because AWS did not answer
     monkeypatch.setenv("AWS_ENDPOINT_URL", ecs_setup.url)
     await spawner.stop(now=True)
-    assert arn
+    task = ecs_setup.ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    assert task["desiredStatus"] == "STOPPED"
 
 
 async def test_config_error_at_start_starts_nothing(ecs_setup: SimpleNamespace) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import botocore.session
 
-from awsspawner.taskdef import (
+from awsspawner.launch.task_definitions import (
     REGISTER_FIELDS,
     TaskDefinitionInfo,
     derived_family_name,

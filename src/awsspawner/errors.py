@@ -6,7 +6,8 @@ configuration mistake from a capacity problem from AWS being unreachable::
     AWSSpawnerError
     ├── ConfigurationError          a c.AWSSpawner.<key> is wrong; names the key
     ├── EndpointNotFoundError       no resolver could tell where a running task listens
-    └── ECSError                    an AWS call failed; carries operation, cluster, task
+    └── AWSError                    an AWS call failed (ECS, EC2, SSM, STS); carries operation,
+        │                           cluster, task. ``ECSError`` is its old name, kept.
         ├── ECSUnreachableError         no answer (connection refused, timeout)
         ├── ECSThrottledError           ThrottlingException / 429 after botocore's retries
         ├── ECSServerError              5xx / ServerException after botocore's retries
@@ -18,7 +19,7 @@ configuration mistake from a capacity problem from AWS being unreachable::
         ├── TaskDefinitionError         the task definition cannot be found or derived
         └── RunTaskFailedError          RunTask answered with failures[] and no task
 
-``ECSError.retryable`` says whether trying the same request again can help; the retry layer
+``AWSError.retryable`` says whether trying the same request again can help; the retry layer
 (see the docs' retry plan) looks at nothing else.
 
 Error messages never contain request parameters: RunTask's parameters carry the hub's API
@@ -28,10 +29,16 @@ token in the environment overrides.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 __all__ = [
+    "AWS_CALL_ERRORS",
+    "AWSError",
     "AWSSpawnerError",
     "ClientTokenConflictError",
     "ClusterNotFoundError",
@@ -46,6 +53,8 @@ __all__ = [
     "RunTaskFailedError",
     "TaskDefinitionError",
     "TaskNotFoundError",
+    "aws_call",
+    "translate_aws_error",
     "user_message",
 ]
 
@@ -78,7 +87,7 @@ class EndpointNotFoundError(AWSSpawnerError):
         super().__init__(f"the address of task {task} could not be found ({tried})")
 
 
-class ECSError(AWSSpawnerError):
+class AWSError(AWSSpawnerError):
     """An AWS call failed.
 
     ``operation`` is the API action (``RunTask``), ``code`` the AWS error code when AWS
@@ -117,49 +126,53 @@ class ECSError(AWSSpawnerError):
         return f"{code}{self.message} ({', '.join(where)})"
 
 
-class ECSUnreachableError(ECSError):
+#: The name of :class:`AWSError` before SSM and EC2 calls shared it; kept for old code.
+ECSError = AWSError
+
+
+class ECSUnreachableError(AWSError):
     """No answer from AWS: connection refused or reset, or a timeout."""
 
     retryable = True
 
 
-class ECSThrottledError(ECSError):
+class ECSThrottledError(AWSError):
     """AWS kept answering ThrottlingException after botocore's own retries."""
 
     retryable = True
 
 
-class ECSServerError(ECSError):
+class ECSServerError(AWSError):
     """AWS answered with a server error (5xx) after botocore's own retries."""
 
     retryable = True
 
 
-class ECSAccessDeniedError(ECSError):
+class ECSAccessDeniedError(AWSError):
     """The hub's IAM identity may not make this call; the docs' IAM page lists what it needs."""
 
 
-class ClusterNotFoundError(ECSError):
+class ClusterNotFoundError(AWSError):
     """The cluster named by ``c.AWSSpawner.task_cluster_name`` does not exist in the region."""
 
 
-class InvalidParameterError(ECSError):
+class InvalidParameterError(AWSError):
     """ECS rejected the request's parameters."""
 
 
-class ClientTokenConflictError(ECSError):
+class ClientTokenConflictError(AWSError):
     """RunTask's clientToken was used before with different parameters."""
 
 
-class TaskNotFoundError(ECSError):
+class TaskNotFoundError(AWSError):
     """ECS does not know the task (never existed, or stopped long ago and was forgotten)."""
 
 
-class TaskDefinitionError(ECSError):
+class TaskDefinitionError(AWSError):
     """The task definition family or revision cannot be found, or a derived one not made."""
 
 
-class RunTaskFailedError(ECSError):
+class RunTaskFailedError(AWSError):
     """RunTask succeeded as a call but started no task; ``failures`` says why.
 
     Typical reasons: ``RESOURCE:MEMORY`` / ``RESOURCE:CPU`` (no container instance has room),
@@ -202,7 +215,7 @@ def describe_failures(failures: Sequence[Mapping[str, Any]]) -> str:
     return "ECS started no task: " + "; ".join(parts)
 
 
-def user_message(error: ECSError) -> str:
+def user_message(error: AWSError) -> str:
     """What the spawn page says about a failed AWS call: one plain sentence.
 
     AWS's own message stays in the hub log (the caller logs ``error``): it can be an HTML page
@@ -226,9 +239,79 @@ def user_message(error: ECSError) -> str:
     return f"{plain}{code}. The hub's log has the details."
 
 
-def _kind(error: ECSError) -> str:
+def _kind(error: AWSError) -> str:
     if isinstance(error, ECSThrottledError):
         return "too many requests"
     if isinstance(error, ECSServerError):
         return "an error inside AWS"
     return "no answer"
+
+
+# ------------------------------------------------------------------- the one translator
+
+#: Every exception an aiobotocore call can raise for a failure of AWS or of the way to it.
+AWS_CALL_ERRORS = (BotoCoreError, ClientError, aiohttp.ClientError, TimeoutError, OSError)
+_T = TypeVar("_T")
+
+
+async def aws_call(
+    operation: str, call: Awaitable[_T], *, cluster: str | None = None, task: str | None = None
+) -> _T:
+    """Await one AWS call; any failure becomes an :class:`AWSError` (see
+    :func:`translate_aws_error`). Every AWS call of awsspawner goes through here."""
+    try:
+        return await call
+    except AWS_CALL_ERRORS as exc:
+        # from None: the botocore exception's context would carry the request's parameters.
+        raise translate_aws_error(exc, operation=operation, cluster=cluster, task=task) from None
+
+
+_MAX_MESSAGE = 300
+_THROTTLING_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+}
+_ACCESS_CODES = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
+
+
+def translate_aws_error(
+    exc: BaseException, *, operation: str, cluster: str | None = None, task: str | None = None
+) -> AWSError:
+    """The :mod:`awsspawner.errors` exception for a botocore/aiohttp failure."""
+    where: dict[str, Any] = {"operation": operation, "cluster": cluster, "task": task}
+    if isinstance(exc, ClientError):
+        metadata = exc.response.get("ResponseMetadata", {})
+        where["sends"] = 1 + int(metadata.get("RetryAttempts") or 0)
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "")
+        # AWS messages describe the problem; keep them short (moto can answer with HTML).
+        message = " ".join(str(error.get("Message") or code or "no message").split())
+        message = message[:_MAX_MESSAGE]
+        status = int(metadata.get("HTTPStatusCode") or 0)
+        lowered = message.lower()
+        if code in _THROTTLING_CODES or status == 429:
+            return ECSThrottledError(message, code=code, **where)
+        if code in _ACCESS_CODES:
+            return ECSAccessDeniedError(message, code=code, **where)
+        if code == "ClusterNotFoundException":
+            return ClusterNotFoundError(message, code=code, **where)
+        if code == "ConflictException":
+            return ClientTokenConflictError(message, code=code, **where)
+        if code == "InvalidParameterException" and "not found" in lowered and task:
+            return TaskNotFoundError(message, code=code, **where)
+        if operation.endswith("TaskDefinition") and code == "ClientException":
+            return TaskDefinitionError(message, code=code, **where)
+        if code in ("InvalidParameterException", "ClientException", "ValidationException"):
+            return InvalidParameterError(message, code=code, **where)
+        if code == "ServerException" or status >= 500:
+            return ECSServerError(message, code=code, **where)
+        return AWSError(message, code=code, **where)
+    unreachable = (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError, OSError)
+    if isinstance(exc, unreachable):
+        return ECSUnreachableError(f"no answer from AWS ({type(exc).__name__})", **where)
+    if isinstance(exc, BotoCoreError):  # NoCredentialsError, ParamValidationError, ...
+        return AWSError(f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE], **where)
+    raise TypeError(f"not an AWS error: {exc!r}")

@@ -8,14 +8,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from .errors import ECSError
-from .naming import escape_tag_value, started_by_for_hub
-from .requests import TAG_SPAWN
-from .taskinfo import exit_code
+from .aws.tasks import exit_code
+from .errors import AWSError
+from .launch.tags import TAG_SPAWN, escape_tag_value, started_by_for_hub
 
 if TYPE_CHECKING:
-    from .gateway import ECSGateway
-    from .watcher import TaskWatcher
+    from .aws.gateway import ECSGateway
+    from .aws.watcher import TaskWatcher
 
 __all__ = ["RunningServer"]
 
@@ -68,7 +67,7 @@ class RunningServer:
     async def poll(self) -> int | None:
         try:
             await self._adopt_interrupted_spawn()
-        except ECSError as exc:
+        except AWSError as exc:
             self.log.warning("Cannot look for the task of an interrupted spawn: %s", exc)
             return None
         if not self.task_arn:

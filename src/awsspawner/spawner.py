@@ -2,8 +2,8 @@
 
 This module holds the decisions of the JupyterHub lifecycle; the settings are in
 :mod:`awsspawner.config` and every AWS call goes through
-:class:`~awsspawner.gateway.ECSGateway`. A spawn never changes the spawner's traits: it works
-on a :class:`~awsspawner.settings.SpawnSettings` built for that spawn.
+:class:`~awsspawner.aws.gateway.ECSGateway`. A spawn never changes the spawner's traits: it works
+on a :class:`~awsspawner.launch.spawn_settings.SpawnSettings` built for that spawn.
 """
 
 from __future__ import annotations
@@ -17,42 +17,43 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from jupyterhub.spawner import Spawner, SpawnException
-from traitlets import Float, default
+from traitlets import default
 
-from .clients import (
-    ClientSettings,
+from .aws.clients import (
     configured_endpoint,
     freeze_heap_once,
     loop_shared,
     shared_client,
 )
+from .aws.gateway import ECSGateway
+from .aws.tasks import stop_explanation
+from .aws.watcher import TaskWatcher
 from .config import AWSSpawnerConfig
-from .endpoints import EndpointFinding
+from .endpoints.finding import find_endpoint
+from .endpoints.ports import NoFreePortError, choose_port
+from .endpoints.resolvers import Endpoint
 from .errors import (
+    AWSError,
     ClientTokenConflictError,
     ConfigurationError,
-    ECSError,
+    EndpointNotFoundError,
     RunTaskFailedError,
     user_message,
 )
-from .gateway import ECSGateway
-from .naming import started_by_for_hub
-from .options import SpawnOptions, check_user_options
-from .ports import TAG_PORT, NoFreePortError, choose_port
-from .profiles import merge_overrides
+from .launch.run_task import SpawnIdentity, build_run_task_request
+from .launch.spawn_settings import SpawnSettings
+from .launch.tags import TAG_PORT, started_by_for_hub
+from .launch.task_definitions import TaskDefinitionInfo
+from .profiles.menu import merge_overrides
+from .profiles.options import SpawnOptions, check_user_options
 from .progress import ProgressLog
-from .requests import SpawnIdentity, build_run_task_request
 from .running import RunningServer
-from .settings import SpawnSettings
 from .state import SpawnerState
-from .taskdef import TaskDefinitionInfo
-from .taskinfo import stop_explanation
-from .watcher import TaskWatcher
 
 __all__ = ["AWSSpawner"]
 
 
-def refused_before_reaching_ecs(error: ECSError) -> bool:
+def refused_before_reaching_ecs(error: AWSError) -> bool:
     """True when a failed RunTask certainly started no task: its one and only send was
     refused. After an error that may hide a lost answer (retryable), or a refusal of a retry
     (an earlier send may have started the task; ECS's clientToken makes that the same task),
@@ -67,48 +68,13 @@ def refused_before_reaching_ecs(error: ECSError) -> bool:
 START_TIMEOUT_MARGIN = 1.0
 
 
-class AWSSpawner(
-    SpawnOptions, EndpointFinding, SpawnerState, RunningServer, AWSSpawnerConfig, Spawner
-):
+class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Spawner):
     """Runs each user's notebook server as an Amazon ECS task.
 
     EC2, Fargate, Fargate Spot, any capacity provider strategy and ECS Anywhere (EXTERNAL).
     Configure it in ``jupyterhub_config.py`` with ``c.AWSSpawner.<setting>``; every setting
     is listed in :class:`~awsspawner.config.AWSSpawnerConfig`.
     """
-
-    startup_poll_interval = Float(
-        2.0,
-        min=0.05,
-        config=True,
-        help="""Seconds between DescribeTasks calls while a task starts (PROVISIONING, PENDING,
-        ACTIVATING). JupyterHub's start_timeout bounds the whole wait.""",
-    )
-
-    missing_grace_seconds = Float(
-        60.0,
-        min=0.0,
-        config=True,
-        help="""How long after RunTask a task that DescribeTasks reports MISSING still counts as
-        starting (ECS is eventually consistent). After it, a missing task fails the spawn, and
-        poll() reports a missing task as stopped.""",
-    )
-
-    stop_wait_seconds = Float(
-        60.0,
-        min=0.0,
-        config=True,
-        help="""How long stop() waits for ECS to report the task STOPPED after StopTask
-        (``stop(now=True)`` does not wait).""",
-    )
-
-    slow_spawn_message_seconds = Float(
-        30.0,
-        min=1.0,
-        config=True,
-        help="""After this many seconds of a spawn, and as often again, the spawn page says the
-        task is still starting and in which ECS stage it is.""",
-    )
 
     _run_task_at = 0.0
     _poll_error_logged = False
@@ -156,16 +122,6 @@ class AWSSpawner(
         values = {name: getattr(self, name) for name in SpawnSettings.trait_names()}
         return SpawnSettings.from_values(merge_overrides(values, overrides or {}))
 
-    @property
-    def client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            retry_mode=self.aws_retry_mode,
-            max_attempts=self.aws_max_attempts,
-            connect_timeout=self.aws_connect_timeout,
-            read_timeout=self.aws_read_timeout,
-            max_pool_connections=self.aws_max_pool_connections,
-        )
-
     async def aws_client(self, service: str, region: str | None = None) -> Any:
         """The hub-wide shared aiobotocore client for ``service``."""
         if self.gc_freeze_after_setup:
@@ -176,7 +132,7 @@ class AWSSpawner(
             service,
             auth=self.authentication,
             region=region or self.aws_region,
-            settings=self.client_settings,
+            settings=self.client_settings(),
         )
         if self.gc_freeze_after_setup and freeze_heap_once(f"client:{service}"):
             self.log.info(
@@ -193,7 +149,7 @@ class AWSSpawner(
             "ecs-gateway",
             self.authentication.cache_key(),
             region,
-            self.client_settings,
+            self.client_settings(),
             configured_endpoint("ecs"),
             self.task_definition_cache_seconds,
             self.task_call_retries,
@@ -223,14 +179,6 @@ class AWSSpawner(
             profile=profile,
             user_id="" if user_id is None else str(user_id),
         )
-
-    async def run_task_request(
-        self, settings: SpawnSettings, client_token: str, *, profile: str = ""
-    ) -> tuple[dict[str, Any], TaskDefinitionInfo]:
-        """The final RunTask kwargs of a spawn (after ``modify_run_task_hook``), and the
-        revision it runs. Looks up (or derives) the task definition; starts nothing."""
-        taskdef = await self.ecs_gateway(settings).task_definition_for(settings)
-        return await self._request(settings, taskdef, client_token, profile), taskdef
 
     async def _request(
         self, settings: SpawnSettings, taskdef: TaskDefinitionInfo, token: str, profile: str
@@ -344,7 +292,7 @@ class AWSSpawner(
                 raise self._spawn_error(
                     f"No port for your server: {exc}", "capacity", 503
                 ) from None
-            except ECSError as exc:
+            except AWSError as exc:
                 self.log.error("Preparing the task of %s failed: %s", self._log_name, exc)
                 raise self._spawn_error(
                     "Could not prepare your server's task: " + user_message(exc), "aws"
@@ -381,7 +329,7 @@ class AWSSpawner(
         except BaseException:
             await self._stop_after_failed_start(gateway)
             raise
-        self.endpoint_url = f"{settings.notebook_scheme}://{endpoint.ip}:{endpoint.port}"
+        self.endpoint_url = endpoint.url(settings.notebook_scheme)
         self._commit_state()
         return self.endpoint_url
 
@@ -404,7 +352,7 @@ class AWSSpawner(
             raise self._spawn_error(
                 f"ECS could not start your server: {exc.message}", "capacity", 503
             ) from None
-        except ECSError as exc:
+        except AWSError as exc:
             if refused_before_reaching_ecs(exc):
                 self._no_task_was_started()
             self.log.error("RunTask for %s failed: %s", self._log_name, exc)
@@ -458,6 +406,32 @@ class AWSSpawner(
         # Right after RunTask, DescribeTasks may not know the task yet (eventual consistency).
         return time.monotonic() - self._run_task_at > self.missing_grace_seconds
 
+    async def _find_endpoint(
+        self,
+        settings: SpawnSettings,
+        taskdef: TaskDefinitionInfo,
+        gateway: ECSGateway,
+        task: dict[str, Any],
+    ) -> Endpoint:
+        async def clients(service: str) -> Any:
+            return await self.aws_client(service, settings.aws_region)
+
+        try:
+            return await find_endpoint(
+                self.endpoint_lookup(),
+                task=task,
+                taskdef=taskdef,
+                container_name=settings.task_container_name,
+                port=self.port,
+                cluster=settings.task_cluster_name,
+                gateway=gateway,
+                clients=clients,
+            )
+        except (AWSError, EndpointNotFoundError) as exc:
+            raise self._spawn_error(
+                f"Cannot find your server's address: {exc}", "endpoint"
+            ) from None
+
     def task_watcher(self, gateway: ECSGateway) -> TaskWatcher:
         """The hub-wide watcher of this spawner's cluster (one per gateway and loop)."""
         cluster = self.task_cluster or self.task_cluster_name
@@ -477,7 +451,7 @@ class AWSSpawner(
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(stopping, timeout=30)
             raise
-        except ECSError as exc:
+        except AWSError as exc:
             self.log.error("Could not stop task %s after a failed spawn: %s", self.task_arn, exc)
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
@@ -504,6 +478,6 @@ class AWSSpawner(
             endpoint = await self._find_endpoint(settings, taskdef, gateway, task)
         finally:
             progress.finish()
-        self.endpoint_url = f"{settings.notebook_scheme}://{endpoint.ip}:{endpoint.port}"
+        self.endpoint_url = endpoint.url(settings.notebook_scheme)
         self._commit_state()
         return self.endpoint_url

@@ -18,8 +18,7 @@ from typing import Any
 import aiohttp
 from demo.stack import CLUSTER, HubStack
 
-from awsspawner.naming import escape_tag_value
-from awsspawner.requests import TAG_SERVER, TAG_USER
+from awsspawner.launch.tags import TAG_SERVER, TAG_USER, escape_tag_value
 
 
 class HubClient:

@@ -12,7 +12,7 @@ import time
 import pytest
 from demo.stack import HubStack
 
-from awsspawner.naming import is_valid_tag_value, unescape_tag_value
+from awsspawner.launch.tags import is_valid_tag_value, unescape_tag_value
 
 from .conftest import own_stack, record_spawn
 from .hubclient import HubClient, task_processes, tasks_of, wait_no_processes, wait_task_status

@@ -16,12 +16,18 @@ import aiohttp
 import pytest
 from demo.stack import CLUSTER, HubStack
 
-from awsspawner.auth import AWSSpawnerAuthentication
-from awsspawner.clients import close_shared_clients, shared_client
-from awsspawner.gateway import ECSGateway
-from awsspawner.naming import escape_tag_value
-from awsspawner.reaper import Decision, HubAPI, HubServers, HubViewError, confirm_stop, reap_once
-from awsspawner.requests import TAG_HUB, TAG_SERVER, TAG_USER
+from awsspawner.aws.auth import AWSSpawnerAuthentication
+from awsspawner.aws.clients import close_shared_clients, shared_client
+from awsspawner.aws.gateway import ECSGateway
+from awsspawner.launch.tags import TAG_HUB, TAG_SERVER, TAG_USER, escape_tag_value
+from awsspawner.reaper import (
+    Decision,
+    HubAPI,
+    HubServers,
+    HubViewError,
+    confirm_stop,
+    reap_once,
+)
 
 from .conftest import NARROW_REAPER_TOKEN, e2e_stack, own_stack, stop_and_check
 from .hubclient import HubClient, tasks_of, wait_task_status

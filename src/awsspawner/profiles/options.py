@@ -1,7 +1,7 @@
 """The spawn page's options: which profiles a spawner offers, its form, and the user's choice.
 
 :class:`SpawnOptions` is a mixin of :class:`~awsspawner.AWSSpawner`; the rules of profiles
-are in :mod:`awsspawner.profiles`, the form's HTML in :mod:`awsspawner.form`.
+are in :mod:`awsspawner.profiles.menu`, the form's HTML in :mod:`awsspawner.profiles.form`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from jupyterhub.spawner import SpawnException
 from tornado import web
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
+from ..launch.spawn_settings import SpawnSettings
 from .form import options_from_form, render_form
-from .profiles import (
+from .menu import (
     ChoiceError,
     Profile,
     choose,
@@ -24,7 +25,6 @@ from .profiles import (
     parse_profiles,
     shown,
 )
-from .settings import SpawnSettings
 
 __all__ = ["OVERRIDABLE", "SpawnOptions", "check_user_options"]
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import random
 
-from .gateway import ECSGateway
-from .taskinfo import tag_value
+from ..aws.gateway import ECSGateway
+from ..aws.tasks import tag_value
+from ..launch.tags import TAG_PORT
 
-__all__ = ["TAG_PORT", "NoFreePortError", "choose_port"]
-
-TAG_PORT = "awsspawner:port"
+__all__ = ["NoFreePortError", "choose_port"]
 
 
 class NoFreePortError(RuntimeError):

@@ -19,17 +19,47 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "MAX_STARTED_BY",
     "MAX_TAG_KEY",
     "MAX_TAG_VALUE",
+    "TAG_BASE",
+    "TAG_HUB",
+    "TAG_IMAGE",
+    "TAG_IMAGE_HASH",
+    "TAG_PORT",
+    "TAG_PROFILE",
+    "TAG_SERVER",
+    "TAG_SPAWN",
+    "TAG_USER",
+    "TAG_USER_ID",
     "escape_tag_value",
     "is_valid_tag_key",
     "is_valid_tag_value",
     "started_by_for_hub",
+    "task_tags",
     "unescape_tag_value",
 ]
+
+# Every tag key awsspawner writes, in one place.
+#: The user's name, escaped (see escape_tag_value).
+TAG_USER = "awsspawner:user"
+#: JupyterHub's id of the user: unlike the name, it survives a rename (for audits and billing).
+TAG_USER_ID = "awsspawner:user-id"
+TAG_SERVER = "awsspawner:server"
+TAG_HUB = "awsspawner:hub"
+TAG_PROFILE = "awsspawner:profile"
+#: The spawn attempt's clientToken: finds the task of a spawn whose RunTask answer was lost.
+TAG_SPAWN = "awsspawner:spawn"
+#: The port ``use_dynamic_port`` picked for a host-network server.
+TAG_PORT = "awsspawner:port"
+#: On a derived task definition revision: what it was derived from, and for which image.
+TAG_BASE = "awsspawner:base-task-definition"
+TAG_IMAGE = "awsspawner:image"
+TAG_IMAGE_HASH = "awsspawner:image-sha256"
 
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
@@ -82,6 +112,12 @@ def unescape_tag_value(value: str) -> str:
     if _CUT_MARK in value:
         raise ValueError("this tag value was shortened with a hash and cannot be reversed")
     return _ESCAPE.sub(lambda m: bytes.fromhex(m.group(0).replace("=", "")).decode("utf-8"), value)
+
+
+def task_tags(resource: Mapping[str, Any]) -> dict[str, str]:
+    """The tags of an ECS answer (a task described with include=['TAGS'], a task definition's
+    ``tags``) as a dict; the one way awsspawner reads tags."""
+    return {str(t.get("key")): str(t.get("value", "")) for t in resource.get("tags") or []}
 
 
 def is_valid_tag_value(value: str) -> bool:

@@ -1,14 +1,8 @@
-"""Every setting of AWSSpawner (``c.AWSSpawner.<name>``), with its help text.
-
-The traits live in a mixin of their own so that ``spawner.py`` holds only behaviour. Checks
-that involve one value are here; checks across values are in
-:meth:`awsspawner.settings.SpawnSettings.check`, run when the spawner is built and again for
-each spawn.
-"""
+"""The settings that say how servers are run: ports and node addresses of ECS Anywhere,
+profiles, the RunTask hook, AWS client behaviour, the spawn's timings, deprecated names."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,27 +12,24 @@ from traitlets import (
 from traitlets import (
     Bool,
     CaselessStrEnum,
-    Dict,
     Float,
     Instance,
     Integer,
     List,
-    Type,
     Unicode,
-    Union,
-    default,
     observe,
     validate,
 )
 from traitlets.config import LoggingConfigurable
 
-from .auth import AWSSpawnerAuthentication, check_not_legacy
-from .errors import ConfigurationError
-from .gateway import ECSGateway
-from .nodeaddress import ADDRESS_RESOLVERS
-from .profiles import DEFAULT_MAX_FREE_LENGTH
+from ..aws.clients import ClientSettings
+from ..aws.gateway import ECSGateway
+from ..endpoints.finding import EndpointLookup
+from ..endpoints.node_address import ADDRESS_RESOLVERS, AddressPolicy
+from ..errors import ConfigurationError
+from ..profiles.menu import DEFAULT_MAX_FREE_LENGTH
 
-__all__ = ["AWSSpawnerConfig"]
+__all__ = ["RunningConfig"]
 
 _DEPRECATED_TRAITS = {
     "args_join": "awsspawner passes the server's arguments as a list; nothing to join",
@@ -48,270 +39,42 @@ _DEPRECATED_TRAITS = {
 }
 
 
-class AWSSpawnerConfig(LoggingConfigurable):
-    """The settings of :class:`~awsspawner.AWSSpawner`, set as ``c.AWSSpawner.<name>``."""
+class RunningConfig(LoggingConfigurable):
+    """How :class:`~awsspawner.AWSSpawner` runs servers: ``c.AWSSpawner.<name>`` settings."""
 
-    # ------------------------------------------------------------------ where the hub works
+    # ---------------------------------------------------------------- the spawn's timings
 
-    aws_region = Unicode(
+    startup_poll_interval = Float(
+        2.0,
+        min=0.05,
         config=True,
-        help="""AWS region of every client awsspawner makes (ECS, EC2, SSM).
-
-        Default: the AWS_REGION or AWS_DEFAULT_REGION environment variable. Required.
-        """,
+        help="""Seconds between DescribeTasks calls while a task starts (PROVISIONING, PENDING,
+        ACTIVATING). JupyterHub's start_timeout bounds the whole wait.""",
     )
 
-    @default("aws_region")
-    def _default_region(self) -> str:
-        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
-
-    task_cluster_name = Unicode(
-        "",
-        config=True,
-        help="""Name or ARN of the ECS cluster every task runs in. Required.
-
-        For FARGATE_SPOT or a capacity provider strategy the providers must be attached to
-        this cluster.
-        """,
-    )
-
-    hub_id = Unicode(
-        "jupyterhub",
-        config=True,
-        help="""Identifies this hub's tasks in the cluster.
-
-        Every task is started with ``startedBy`` derived from it (``jupyterhub-<hub_id>``; an
-        id with characters ``startedBy`` does not allow, or ending in ``--`` and 8 hex digits,
-        is written with a hash of itself, so two ids never share one) and tagged
-        ``awsspawner:hub``, so one ListTasks call finds exactly this hub's tasks (the orphan
-        reaper relies on it). Change it when several hubs share a cluster, and keep it
-        stable afterwards: tasks started under an old id are no longer recognised as this
-        hub's.
-        """,
-    )
-
-    authentication_class = Type(
-        AWSSpawnerAuthentication,
-        klass=AWSSpawnerAuthentication,
-        config=True,
-        help="""Where the hub's AWS credentials come from.
-
-        - ``awsspawner.AWSSpawnerAuthentication`` (default): botocore's default chain:
-          environment, shared config files, ECS container role, EC2 instance profile (IMDSv2).
-        - ``awsspawner.AWSSpawnerSecretAccessKeyAuthentication``: fixed keys from
-          ``c.AWSSpawnerSecretAccessKeyAuthentication.aws_access_key_id`` /
-          ``aws_secret_access_key``.
-        - ``awsspawner.AWSSpawnerAssumeRoleAuthentication``: assume
-          ``c.AWSSpawnerAssumeRoleAuthentication.role_arn`` through STS, refreshed before
-          expiry.
-        """,
-    )
-
-    authentication = Instance(AWSSpawnerAuthentication)
-
-    @default("authentication")
-    def _default_authentication(self) -> AWSSpawnerAuthentication:
-        # parent=self: c.<AuthClass>.<key> settings apply to it.
-        auth = self.authentication_class(parent=self)
-        check_not_legacy(auth)
-        return auth
-
-    # ---------------------------------------------------------------------- task definition
-
-    task_definition_family = Unicode(
-        "",
-        config=True,
-        help="""Task definition family to run. awsspawner uses the family's latest ACTIVE
-        revision; when ``image`` differs from that revision's notebook container image it
-        registers a derived revision (see ``image``). Required unless
-        ``task_definition_arn`` is set.""",
-    )
-
-    task_definition_arn = Unicode(
-        "",
-        config=True,
-        help="""Run exactly this task definition revision (ARN or ``family:revision``).
-
-        Skips finding and deriving revisions: ``task_definition_family`` and ``image`` are
-        then not used.
-        """,
-    )
-
-    task_container_name = Unicode(
-        "",
-        config=True,
-        help="""Name of the notebook server's container in the task definition. Its command,
-        environment, image and memory reservation are what awsspawner overrides, and its
-        port is where the server is reached. Required.""",
-    )
-
-    image = Unicode(
-        "",
-        config=True,
-        help="""Container image for the notebook container. Empty: the task definition's.
-
-        When it differs from the image in the family's latest revision, awsspawner registers
-        a copy of that revision with this image, once per (family, container, image), in the
-        family ``<family>-img-<hash>`` and reuses it afterwards, also after a hub restart.
-        The hub's IAM identity then needs ecs:RegisterTaskDefinition (and iam:PassRole for
-        the definition's roles). Profiles commonly set it per choice.
-        """,
-    )
-
-    task_definition_cache_seconds = Float(
-        300.0,
+    missing_grace_seconds = Float(
+        60.0,
         min=0.0,
         config=True,
-        help="""How long a looked-up task definition revision is reused before the family is
-        described again. A new revision registered by the admin is picked up after at most
-        this long; 0 describes it for every spawn (one DescribeTaskDefinition per spawn).""",
+        help="""How long after RunTask a task that DescribeTasks reports MISSING still counts as
+        starting (ECS is eventually consistent). After it, a missing task fails the spawn, and
+        poll() reports a missing task as stopped.""",
     )
 
-    # ----------------------------------------------------------------------- launch and network
-
-    launch_type = Union(
-        [Unicode(), List(Dict())],
-        default_value="FARGATE",
+    stop_wait_seconds = Float(
+        60.0,
+        min=0.0,
         config=True,
-        help="""Where ECS runs the task.
-
-        - ``'FARGATE'``, ``'EC2'``, ``'EXTERNAL'`` (ECS Anywhere): RunTask's launchType.
-        - ``'FARGATE_SPOT'``: the capacity provider strategy
-          ``[{'capacityProvider': 'FARGATE_SPOT', 'weight': 1, 'base': 1}]``.
-        - a list of ``{'capacityProvider': name, 'weight': int, 'base': int}`` dicts: sent as
-          RunTask's capacityProviderStrategy verbatim (EC2 Auto Scaling providers included).
-        - ``[]``: neither; the cluster's default capacity provider strategy decides.
-
-        launchType and a strategy are never sent together. Fargate (certain when the type is
-        FARGATE or every provider is FARGATE/FARGATE_SPOT) needs ``task_subnets`` and valid
-        cpu/memory pairs, and does not take ``placement_constraints``.
-        """,
+        help="""How long stop() waits for ECS to report the task STOPPED after StopTask
+        (``stop(now=True)`` does not wait).""",
     )
 
-    task_subnets = List(
-        Unicode(),
+    slow_spawn_message_seconds = Float(
+        30.0,
+        min=1.0,
         config=True,
-        help="""Subnet ids for tasks whose task definition uses awsvpc networking (always so
-        on Fargate). Required for those; not sent for bridge, host or none.""",
-    )
-
-    task_security_groups = List(
-        Unicode(),
-        config=True,
-        help="""Security group ids for awsvpc tasks. They must let the hub and its proxy reach
-        the notebook port; nothing else needs to. Empty: the VPC's default group.""",
-    )
-
-    assign_public_ip = Bool(
-        False,
-        config=True,
-        help="""Give awsvpc tasks a public IP (assignPublicIp ENABLED). Always sent explicitly
-        for awsvpc tasks. Only Fargate supports it; tasks in public subnets without a NAT need
-        it to pull images. A public notebook port bypasses the hub's proxy unless security
-        groups close it: keep it False with private subnets.""",
-    )
-
-    platform_version = Unicode(
-        "",
-        config=True,
-        help="""Fargate platform version (e.g. ``'1.4.0'``). Empty: LATEST. Fargate only.""",
-    )
-
-    placement_constraints = List(
-        Dict(),
-        config=True,
-        help="""RunTask placementConstraints: ``{'type': 'memberOf', 'expression': ...}`` or
-        ``{'type': 'distinctInstance'}``, at most 10, all must hold. Used for EC2 and EXTERNAL
-        (ECS Anywhere) tasks to pick nodes by attribute, e.g.
-        ``'attribute:gpu-enabled == true'``. Fargate does not take placement constraints: for
-        launches that are certainly Fargate they are not sent.""",
-    )
-
-    # --------------------------------------------------------------------------- resources
-
-    cpu = Integer(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Task CPU units (1024 = one vCPU), sent as the task-level override. None: the
-        task definition's. On Fargate only 256, 512, 1024, 2048, 4096, 8192 and 16384 run, each
-        with its own memory sizes (checked when the launch is certainly Fargate).""",
-    )
-
-    memory = Integer(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Task memory in MiB, sent as the task-level override. None: the task
-        definition's. Must suit ``cpu`` on Fargate.""",
-    )
-
-    memory_reservation = Integer(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Soft memory limit in MiB of the notebook container (its container override's
-        memoryReservation). At most ``memory``. None: the task definition's.""",
-    )
-
-    task_role_arn = Unicode(
-        "",
-        config=True,
-        help="""IAM role the notebook's code gets (overrides.taskRoleArn). Empty: the task
-        definition's role. The hub needs iam:PassRole for it.""",
-    )
-
-    # ------------------------------------------------------------------------- the server
-
-    notebook_scheme = Unicode(
-        "http",
-        config=True,
-        help="""Scheme of the URL the hub uses to reach the server: 'http', or 'https' when the
-        server terminates TLS itself. Empty means 'http'.""",
-    )
-
-    @validate("notebook_scheme")
-    def _valid_scheme(self, proposal: Mapping[str, Any]) -> str:
-        value = str(proposal["value"]).strip().lower()
-        return value or "http"  # never produce '://ip:port'
-
-    notebook_args = List(
-        Unicode(),
-        config=True,
-        help="""Arguments appended to the server's command after ``cmd`` and the hub's own
-        arguments (``get_args()``), e.g. ``['--ServerApp.allow_origin=*']``.""",
-    )
-
-    # ---------------------------------------------------------------------------- tagging
-
-    task_owner_tag_name = Unicode(
-        "Jupyter-User",
-        config=True,
-        help="""Tag key whose value is the user's name (escaped into ECS's tag characters), for
-        cost allocation. awsspawner also always sets awsspawner:user, awsspawner:server and
-        awsspawner:hub.""",
-    )
-
-    task_tags = Dict(
-        value_trait=Unicode(),
-        key_trait=Unicode(),
-        config=True,
-        help="""Extra tags for every task, e.g. ``{'team': 'research'}``. Keys and values must
-        be valid ECS tags; the awsspawner: keys and task_owner_tag_name are reserved.""",
-    )
-
-    propagate_tags = Unicode(
-        "TASK_DEFINITION",
-        config=True,
-        help="""RunTask propagateTags: 'TASK_DEFINITION' copies the task definition's tags to
-        the task, 'NONE' or '' copies none. 'SERVICE' is rejected: it applies to ECS services,
-        and RunTask refuses it.""",
-    )
-
-    enable_ecs_managed_tags = Bool(
-        True,
-        config=True,
-        help="""RunTask enableECSManagedTags: ECS adds aws:ecs:clusterName to the task.""",
+        help="""After this many seconds of a spawn, and as often again, the spawn page says the
+        task is still starting and in which ECS stage it is.""",
     )
 
     # ------------------------------------------------------------------ ECS Anywhere ports
@@ -385,7 +148,7 @@ class AWSSpawnerConfig(LoggingConfigurable):
 
     node_address_exclude_cidrs = List(
         Unicode(),
-        default_value=["169.254.0.0/16", "172.17.0.0/16", "127.0.0.1/32"],
+        default_value=list(AddressPolicy.excluded_cidrs),
         config=True,
         help="""Addresses never taken as a node's address: link-local, Docker's default bridge
         and the loopback address by default.""",
@@ -400,7 +163,7 @@ class AWSSpawnerConfig(LoggingConfigurable):
 
     node_interface_exclude = List(
         Unicode(),
-        default_value=["lo", "docker*", "br-*", "veth*", "cni*", "flannel*", "virbr*"],
+        default_value=list(AddressPolicy.excluded_interfaces),
         config=True,
         help="""Interface name patterns (fnmatch) never taken for the node's address.""",
     )
@@ -498,7 +261,7 @@ class AWSSpawnerConfig(LoggingConfigurable):
 
     aws_retry_mode = CaselessStrEnum(
         ["standard", "adaptive", "legacy"],
-        default_value="standard",
+        default_value=ClientSettings.retry_mode,
         config=True,
         help="""botocore retry mode of the shared clients. 'standard': capped exponential
         backoff with a client-wide retry quota. 'adaptive' adds client-side rate limiting,
@@ -506,7 +269,7 @@ class AWSSpawnerConfig(LoggingConfigurable):
     )
 
     aws_max_attempts = Integer(
-        3,
+        ClientSettings.max_attempts,
         min=1,
         config=True,
         help="""Attempts per AWS call, the first included, made by botocore for throttling,
@@ -524,21 +287,21 @@ class AWSSpawnerConfig(LoggingConfigurable):
     )
 
     aws_connect_timeout = Float(
-        5.0,
+        ClientSettings.connect_timeout,
         min=0.1,
         config=True,
         help="""Seconds to wait for a connection to an AWS endpoint.""",
     )
 
     aws_read_timeout = Float(
-        30.0,
+        ClientSettings.read_timeout,
         min=0.1,
         config=True,
         help="""Seconds to wait for an AWS answer once connected.""",
     )
 
     aws_max_pool_connections = Integer(
-        100,
+        ClientSettings.max_pool_connections,
         min=1,
         config=True,
         help="""Connections each shared client keeps open at most. Concurrent spawns beyond it
@@ -557,6 +320,32 @@ class AWSSpawnerConfig(LoggingConfigurable):
         objects of a user deleted afterwards) is never freed, a few KB each. Affects the whole
         hub process, not only awsspawner; off by default. See the scale page of the docs.""",
     )
+
+    def client_settings(self) -> ClientSettings:
+        """The AWS client settings above, as the shared clients take them."""
+        return ClientSettings(
+            retry_mode=self.aws_retry_mode,
+            max_attempts=self.aws_max_attempts,
+            connect_timeout=self.aws_connect_timeout,
+            read_timeout=self.aws_read_timeout,
+            max_pool_connections=self.aws_max_pool_connections,
+        )
+
+    def endpoint_lookup(self) -> EndpointLookup:
+        """The address settings above, as the endpoint finder takes them."""
+        return EndpointLookup(
+            address_resolvers=tuple(self.address_resolvers),
+            node_address_attribute=self.node_address_attribute,
+            policy=AddressPolicy(
+                allowed_cidrs=tuple(self.node_address_cidrs),
+                excluded_cidrs=tuple(self.node_address_exclude_cidrs),
+                interface=self.node_interface,
+                excluded_interfaces=tuple(self.node_interface_exclude),
+            ),
+            node_address_cache_seconds=self.node_address_cache_seconds,
+            node_address_probe_seconds=self.node_address_probe_seconds,
+            ssm_command_timeout=self.ssm_command_timeout,
+        )
 
     # -------------------------------------------------------------------------- seams
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .profiles import UNLISTED_SUFFIX, Profile
+from .menu import UNLISTED_SUFFIX, Profile
 
 __all__ = ["options_from_form", "render_form"]
 
 _environment = Environment(
-    loader=PackageLoader("awsspawner", "templates"),
+    loader=PackageLoader("awsspawner.profiles", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     keep_trailing_newline=True,
 )

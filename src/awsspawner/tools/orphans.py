@@ -1,9 +1,9 @@
 """Which of a hub's tasks are orphans: the orphan reaper's rules, pure (no AWS, no hub).
 
 :func:`decide` takes the hub's tasks (DescribeTasks with tags) and what the hub's REST API
-says (:class:`HubServers`) and returns one :class:`Decision` per task; :mod:`awsspawner.reaper`
-does the I/O around it and confirms each "stop" with the hub before acting on it. The rules,
-and why, are in ``docs/reaper.md``.
+says (:class:`HubServers`) and returns one :class:`Decision` per task;
+:mod:`awsspawner.tools.reaper` does the I/O around it and confirms each "stop" with the hub
+before acting on it. The rules, and why, are in ``docs/reaper.md``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .naming import escape_tag_value, unescape_tag_value
-from .requests import TAG_HUB, TAG_SERVER, TAG_USER
+from ..launch.tags import (
+    TAG_HUB,
+    TAG_SERVER,
+    TAG_USER,
+    escape_tag_value,
+    task_tags,
+    unescape_tag_value,
+)
 
 __all__ = [
     "CLOCK_SKEW",
@@ -113,10 +119,6 @@ def _shown(tag_value: str) -> str:
         return tag_value
 
 
-def _tags(task: Mapping[str, Any]) -> dict[str, str]:
-    return {str(t.get("key")): str(t.get("value", "")) for t in task.get("tags") or []}
-
-
 @dataclass
 class _Candidate:
     """A task of this hub that no server claims by its tags."""
@@ -157,7 +159,7 @@ def decide(
     candidates: dict[int, _Candidate] = {}
     tasks = list(tasks)
     for index, task in enumerate(tasks):
-        arn, tags = str(task.get("taskArn", "")), _tags(task)
+        arn, tags = str(task.get("taskArn", "")), task_tags(task)
         why = _not_ours(task, tags, hub_tag)
         if why:
             decided[index] = Decision(arn, "skip", why)
@@ -189,8 +191,9 @@ def _judge(
     renamed = _renamed_owner(candidate, unclaimed, window=max(grace, CLOCK_SKEW))
     if renamed is not None:
         unclaimed.pop((escape_tag_value(renamed.user), escape_tag_value(renamed.name)))
+        after = (candidate.created or 0.0) - (renamed.started or 0.0)  # both known here
         why = (
-            f"{candidate.owner}: created {candidate.created - (renamed.started or 0):.0f} s "
+            f"{candidate.owner}: created {after:.0f} s "
             f"after user {renamed.user!r} started server {renamed.name!r}, which has no task "
             "of its own (a renamed user?)"
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..launch.tags import task_tags
+
 __all__ = ["exit_code", "stop_explanation", "tag_value", "trimmed"]
 
 #: What the spawner reads from a task description; the watcher keeps only these. A full
@@ -55,10 +57,7 @@ def stop_explanation(task: Mapping[str, Any], limit: int = MAX_EXPLANATION) -> s
 
 def tag_value(task: Mapping[str, Any], key: str) -> str | None:
     """The value of tag ``key`` in a task described with include=['TAGS']."""
-    for tag in task.get("tags") or []:
-        if tag.get("key") == key:
-            return str(tag.get("value", ""))
-    return None
+    return task_tags(task).get(key)
 
 
 def trimmed(task: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,33 +20,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigurationError
-from .naming import escape_tag_value, started_by_for_hub
-from .settings import SpawnSettings
-from .taskdef import TaskDefinitionInfo
+from ..errors import ConfigurationError
+from .spawn_settings import SpawnSettings
+from .tags import (
+    TAG_HUB,
+    TAG_PROFILE,
+    TAG_SERVER,
+    TAG_SPAWN,
+    TAG_USER,
+    TAG_USER_ID,
+    escape_tag_value,
+    started_by_for_hub,
+)
+from .task_definitions import TaskDefinitionInfo
 
 __all__ = [
     "MAX_OVERRIDES_CHARS",
-    "TAG_HUB",
-    "TAG_PROFILE",
-    "TAG_SERVER",
-    "TAG_SPAWN",
-    "TAG_USER",
-    "TAG_USER_ID",
     "SpawnIdentity",
     "build_run_task_request",
     "build_tags",
 ]
 
 MAX_OVERRIDES_CHARS = 8192
-TAG_USER = "awsspawner:user"
-#: JupyterHub's id of the user: unlike the name, it survives a rename (for audits and billing).
-TAG_USER_ID = "awsspawner:user-id"
-TAG_SERVER = "awsspawner:server"
-TAG_HUB = "awsspawner:hub"
-TAG_PROFILE = "awsspawner:profile"
-#: The spawn attempt's clientToken: finds the task of a spawn whose RunTask answer was lost.
-TAG_SPAWN = "awsspawner:spawn"
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .naming import escape_tag_value
+from .tags import TAG_BASE, TAG_IMAGE, TAG_IMAGE_HASH, escape_tag_value, task_tags
 
 __all__ = [
     "REGISTER_FIELDS",
-    "TAG_BASE",
-    "TAG_IMAGE",
     "TaskDefinitionInfo",
     "derived_family_name",
     "derived_registration",
     "is_current_derivation",
 ]
 
-TAG_BASE = "awsspawner:base-task-definition"
-TAG_IMAGE = "awsspawner:image"
-TAG_IMAGE_HASH = "awsspawner:image-sha256"
 
 #: The keys of DescribeTaskDefinition's answer that RegisterTaskDefinition accepts. Everything
 #: else (taskDefinitionArn, revision, status, requiresAttributes, compatibilities,
@@ -65,7 +60,6 @@ class TaskDefinitionInfo:
 
     arn: str
     family: str
-    revision: int
     network_mode: str
     container_images: Mapping[str, str]
     container_ports: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
@@ -84,7 +78,6 @@ class TaskDefinitionInfo:
         return cls(
             arn=str(description["taskDefinitionArn"]),
             family=str(description.get("family", "")),
-            revision=int(description.get("revision", 0)),
             # ECS's default network mode on Linux EC2 is bridge; Fargate always has awsvpc set.
             network_mode=str(description.get("networkMode") or "bridge"),
             container_images={str(c["name"]): str(c.get("image", "")) for c in containers},
@@ -97,7 +90,7 @@ class TaskDefinitionInfo:
                 for c in containers
             },
             requires_compatibilities=tuple(description.get("requiresCompatibilities") or ()),
-            tags={str(t["key"]): str(t["value"]) for t in tags or []},
+            tags=task_tags({"tags": tags}),
         )
 
 
@@ -125,9 +118,9 @@ def derived_registration(
         if definition.get("name") == container:
             definition["image"] = image
     tags = {
-        str(t["key"]): str(t["value"])
-        for t in base_tags or []
-        if not str(t["key"]).startswith("awsspawner:")
+        key: value
+        for key, value in task_tags({"tags": base_tags}).items()
+        if not key.startswith("awsspawner:")
     }
     tags[TAG_BASE] = escape_tag_value(str(base["taskDefinitionArn"]))
     tags[TAG_IMAGE] = escape_tag_value(image)

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigurationError
-from .naming import is_valid_tag_key, is_valid_tag_value
+from ..errors import ConfigurationError
+from .tags import is_valid_tag_key, is_valid_tag_value
 
 __all__ = ["FARGATE_PROVIDERS", "LaunchMode", "SpawnSettings", "fargate_memory_choices"]
 

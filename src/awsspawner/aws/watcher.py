@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ECSError
+from ..errors import AWSError
 from .gateway import ECSGateway
-from .taskinfo import trimmed
+from .tasks import trimmed
 
 __all__ = ["Snapshot", "TaskWatcher"]
 
@@ -48,7 +48,7 @@ class Snapshot:
     task: dict[str, Any] | None
     known: bool
     stale: bool
-    error: ECSError | None = None
+    error: AWSError | None = None
 
 
 class TaskWatcher:
@@ -74,7 +74,7 @@ class TaskWatcher:
         self._starting: set[str] = set()  # described with every refresh until RUNNING
         self._failures = 0
         self._backoff_until = 0.0
-        self._last_error: ECSError | None = None
+        self._last_error: AWSError | None = None
 
     # ----------------------------------------------------------------------- watching
 
@@ -139,7 +139,7 @@ class TaskWatcher:
         started = time.monotonic()
         try:
             result = await self.gateway.describe_tasks(self.cluster, arns)
-        except ECSError as exc:
+        except AWSError as exc:
             self._failed(exc)
             return
         except Exception:  # a bug must not stop every spawner from learning anything again
@@ -147,7 +147,7 @@ class TaskWatcher:
                 "Task watcher refresh of cluster %s failed; the next one retries", self.cluster
             )
             self._failed(
-                ECSError("unexpected error in the task watcher", operation="DescribeTasks")
+                AWSError("unexpected error in the task watcher", operation="DescribeTasks")
             )
             return
         if self._failures:
@@ -170,7 +170,7 @@ class TaskWatcher:
             self._known.add(arn)
             self._refreshed_at[arn] = started
 
-    def _failed(self, exc: ECSError) -> None:
+    def _failed(self, exc: AWSError) -> None:
         self._failures += 1
         self._last_error = exc
         delay = min(self.max_backoff, 2 ** min(self._failures - 1, 10))

@@ -9,7 +9,7 @@ or None ("not mine, ask the next one"); the first answer wins and its name is lo
   the server's own port;
 * :class:`HostNetworkResolver`: host-network tasks: the server's port on the node's address.
 
-The node's address comes from the node-address chain (:mod:`awsspawner.nodeaddress`). A
+The node's address comes from the node-address chain (:mod:`awsspawner.endpoints.node_address`). A
 candidate the hub cannot reach (no route, no answer; a refused connection proves the host is
 there) is dropped from the cache and the chain goes on. When nothing works the error lists
 what every resolver saw.
@@ -23,17 +23,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import EndpointNotFoundError
-from .gateway import ECSGateway
-from .nodeaddress import (
+from ..aws.gateway import ECSGateway
+from ..errors import EndpointNotFoundError
+from ..launch.task_definitions import TaskDefinitionInfo
+from .node_address import (
     AddressPolicy,
     ClientFactory,
     Node,
     NodeAddressCache,
-    NodeAddressResolver,
+    NodeAddressSource,
     node_address_candidates,
 )
-from .taskdef import TaskDefinitionInfo
 
 __all__ = [
     "AwsvpcResolver",
@@ -72,6 +72,10 @@ class Endpoint:
     port: int
     resolver: str
 
+    def url(self, scheme: str) -> str:
+        """The server's URL as the hub's proxy reaches it."""
+        return f"{scheme}://{self.ip}:{self.port}"
+
 
 @dataclass
 class ResolveContext:
@@ -84,7 +88,7 @@ class ResolveContext:
     cluster: str
     gateway: ECSGateway
     clients: ClientFactory
-    chain: Sequence[NodeAddressResolver] = ()
+    chain: Sequence[NodeAddressSource] = ()
     policy: AddressPolicy = field(default_factory=AddressPolicy)
     cache: NodeAddressCache = field(default_factory=NodeAddressCache)
     probe: Probe | None = None

@@ -32,10 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
-from .errors import ECSError
-from .gateway import translate_aws_error
+from ..errors import AWSError, aws_call
 
 __all__ = [
     "ADDRESS_RESOLVERS",
@@ -43,7 +40,7 @@ __all__ = [
     "AddressPolicy",
     "Node",
     "NodeAddressCache",
-    "NodeAddressResolver",
+    "NodeAddressSource",
     "parse_command_output",
 ]
 
@@ -160,7 +157,7 @@ class NodeAddressCache:
 ClientFactory = Callable[[str], Awaitable[Any]]
 
 
-class NodeAddressResolver(Protocol):
+class NodeAddressSource(Protocol):
     name: str
 
     async def address(
@@ -182,13 +179,6 @@ class ContainerAttributeResolver:
         return value.strip() if value and policy.accepts(value) else None
 
 
-async def _aws(operation: str, call: Awaitable[Any]) -> Any:
-    try:
-        return await call
-    except (ClientError, OSError, asyncio.TimeoutError) as exc:
-        raise translate_aws_error(exc, operation=operation) from None
-
-
 class EC2InstanceResolver:
     name = "ec2-instance"
 
@@ -198,7 +188,7 @@ class EC2InstanceResolver:
         if not node.instance_id.startswith("i-"):
             return None
         ec2 = await clients("ec2")
-        answer = await _aws(
+        answer = await aws_call(
             "DescribeInstances", ec2.describe_instances(InstanceIds=[node.instance_id])
         )
         for reservation in answer.get("Reservations") or []:
@@ -218,7 +208,7 @@ class SSMInstanceInformationResolver:
         if not node.instance_id.startswith("mi-"):
             return None
         ssm = await clients("ssm")
-        answer = await _aws(
+        answer = await aws_call(
             "DescribeInstanceInformation",
             ssm.describe_instance_information(
                 Filters=[{"Key": "InstanceIds", "Values": [node.instance_id]}]
@@ -240,7 +230,7 @@ class SSMInventoryResolver:
         if not node.instance_id.startswith("mi-"):
             return None
         ssm = await clients("ssm")
-        answer = await _aws(
+        answer = await aws_call(
             "ListInventoryEntries",
             ssm.list_inventory_entries(InstanceId=node.instance_id, TypeName="AWS:Network"),
         )
@@ -267,7 +257,7 @@ class SSMCommandResolver:
         if not node.instance_id.startswith("mi-"):
             return None
         ssm = await clients("ssm")
-        sent = await _aws(
+        sent = await aws_call(
             "SendCommand",
             ssm.send_command(
                 InstanceIds=[node.instance_id],  # exactly the one node this task runs on
@@ -284,13 +274,14 @@ class SSMCommandResolver:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
             try:
-                result = await ssm.get_command_invocation(
-                    CommandId=command_id, InstanceId=node.instance_id
+                result = await aws_call(
+                    "GetCommandInvocation",
+                    ssm.get_command_invocation(CommandId=command_id, InstanceId=node.instance_id),
                 )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "InvocationDoesNotExist":
+            except AWSError as exc:
+                if exc.code == "InvocationDoesNotExist":
                     continue  # SSM has not registered the invocation yet
-                raise translate_aws_error(exc, operation="GetCommandInvocation") from None
+                raise
             status = result.get("Status")
             if status in ("Pending", "InProgress", "Delayed"):
                 continue
@@ -302,31 +293,27 @@ class SSMCommandResolver:
         return None
 
 
-ADDRESS_RESOLVERS = (
-    "container-attribute",
-    "ec2-instance",
-    "ssm-instance-information",
-    "ssm-inventory",
-    "ssm-command",
-)
+#: Every node-address source by the name ``c.AWSSpawner.address_resolvers`` lists it under;
+#: each is built from (the container attribute's name, the SSM command's timeout).
+SOURCES: dict[str, Callable[[str, float], NodeAddressSource]] = {
+    "container-attribute": lambda attribute, _timeout: ContainerAttributeResolver(attribute),
+    "ec2-instance": lambda _attribute, _timeout: EC2InstanceResolver(),
+    "ssm-instance-information": lambda _attribute, _timeout: SSMInstanceInformationResolver(),
+    "ssm-inventory": lambda _attribute, _timeout: SSMInventoryResolver(),
+    "ssm-command": lambda _attribute, timeout: SSMCommandResolver(timeout),
+}
+ADDRESS_RESOLVERS = tuple(SOURCES)
 
 
 def build_chain(
     names: Sequence[str], *, attribute: str, ssm_timeout: float
-) -> list[NodeAddressResolver]:
-    made: dict[str, NodeAddressResolver] = {
-        "container-attribute": ContainerAttributeResolver(attribute),
-        "ec2-instance": EC2InstanceResolver(),
-        "ssm-instance-information": SSMInstanceInformationResolver(),
-        "ssm-inventory": SSMInventoryResolver(),
-        "ssm-command": SSMCommandResolver(ssm_timeout),
-    }
-    return [made[name] for name in names]
+) -> list[NodeAddressSource]:
+    return [SOURCES[name](attribute, ssm_timeout) for name in names]
 
 
 async def node_address_candidates(
     node: Node,
-    chain: Sequence[NodeAddressResolver],
+    chain: Sequence[NodeAddressSource],
     clients: ClientFactory,
     policy: AddressPolicy,
     seen: dict[str, str],
@@ -337,8 +324,8 @@ async def node_address_candidates(
         started = time.monotonic()
         try:
             address = await resolver.address(node, clients, policy)
-        except ECSError as exc:
-            seen[resolver.name] = f"failed: {exc.code or type(exc).__name__}"
+        except AWSError as exc:
+            seen[resolver.name] = f"failed: {exc.code or exc.message}"
             continue
         took = (time.monotonic() - started) * 1000
         if address is None:

@@ -33,7 +33,7 @@ from botocore.credentials import CredentialProvider
 from traitlets import Integer, Type, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = [
     "AWSSpawnerAssumeRoleAuthentication",

@@ -1,0 +1,336 @@
+"""ECSGateway: the only code that calls Amazon ECS.
+
+It batches (DescribeTasks and DescribeContainerInstances take at most 100 ids a call),
+caches task definition revisions, paces RegisterTaskDefinition to ECS's 1-per-second refill,
+and turns every botocore error into one of :mod:`awsspawner.errors`, carrying operation,
+cluster and task, never the request's parameters (RunTask's carry the hub's API token).
+
+One gateway serves every spawner of the hub with the same credentials and region (see
+``AWSSpawner.ecs_gateway``, which keeps one per loop), so a task definition is registered
+once per (family, container, image), not once per user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore import xform_name
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
+
+from ..errors import (
+    AWSError,
+    RunTaskFailedError,
+    TaskDefinitionError,
+    TaskNotFoundError,
+    aws_call,
+    translate_aws_error,
+)
+from ..launch.spawn_settings import SpawnSettings
+from ..launch.tags import task_tags
+from ..launch.task_definitions import (
+    TaskDefinitionInfo,
+    derived_family_name,
+    derived_registration,
+    is_current_derivation,
+)
+from .ratelimit import TokenBucket
+
+__all__ = [
+    "MAX_IDS_PER_CALL",
+    "DescribeResult",
+    "ECSGateway",
+    "translate_aws_error",  # its old home; it lives in awsspawner.errors
+]
+
+
+log = logging.getLogger(__name__)
+
+MAX_IDS_PER_CALL = 100
+
+
+@dataclass
+class DescribeResult:
+    """DescribeTasks' answer for a set of ARNs: the tasks found, and the rest with reasons."""
+
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def _chunks(items: Sequence[str], size: int = MAX_IDS_PER_CALL) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class _CachedRevision:
+    info: TaskDefinitionInfo
+    expires: float
+
+
+class ECSGateway:
+    """Calls ECS on behalf of every spawner of a hub. See the module docstring."""
+
+    def __init__(
+        self,
+        client: Callable[[], Awaitable[Any]],
+        *,
+        task_definition_cache_seconds: float = 300.0,
+        register_rate: float = 1.0,
+        modify_rate: float = 40.0,
+        retries: int = 3,
+        retry_seconds: float = 60.0,
+    ) -> None:
+        self._client = client
+        self.task_definition_cache_seconds = task_definition_cache_seconds
+        self.retries = retries
+        self.retry_seconds = retry_seconds
+        self._revisions: dict[tuple[str, str, str], _CachedRevision] = {}
+        self._resolving: dict[tuple[str, str, str], asyncio.Future[TaskDefinitionInfo]] = {}
+        # ECS's refill rates: RegisterTaskDefinition 1/s; RunTask and StopTask 40/s, burst 100.
+        self._register_bucket = TokenBucket(rate=register_rate, burst=1)
+        self._modify_bucket = TokenBucket(rate=modify_rate, burst=100)
+
+    async def _call_with_retries(
+        self, operation: str, params: Mapping[str, Any], **where: Any
+    ) -> dict[str, Any]:
+        """``_call``, tried again when botocore's own retries gave up on a retryable error.
+
+        Only for calls that are safe to repeat with the same parameters: RunTask carries its
+        clientToken (the same task comes back), StopTask is idempotent. Bounded in attempts
+        and total time; non-retryable errors are raised at once."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1) | stop_after_delay(self.retry_seconds),
+            wait=wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5),
+            retry=retry_if_exception(lambda e: isinstance(e, AWSError) and e.retryable),
+            reraise=True,
+        ):
+            with attempt:
+                await self._modify_bucket.acquire()
+                number = attempt.retry_state.attempt_number
+                if number > 1:
+                    log.info("%s: attempt %d", operation, number)
+                try:
+                    return await self._call(operation, params, **where)
+                except AWSError as exc:
+                    exc.sends += number - 1  # the earlier attempts went out too
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    async def _call(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        *,
+        cluster: str | None = None,
+        task: str | None = None,
+    ) -> dict[str, Any]:
+        """Call ECS ``operation`` with ``params``; ``cluster``/``task`` label errors."""
+        client = await self._client()
+        response: dict[str, Any] = await aws_call(
+            operation,
+            getattr(client, xform_name(operation))(**params),
+            cluster=cluster,
+            task=task,
+        )
+        return response
+
+    # -------------------------------------------------------------------------------- tasks
+
+    async def run_task(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Start one task; return its description. RunTaskFailedError when ECS started none."""
+        cluster = str(request.get("cluster", ""))
+        response = await self._call_with_retries("RunTask", request, cluster=cluster)
+        tasks = response.get("tasks") or []
+        if not tasks:
+            raise RunTaskFailedError(response.get("failures") or [], cluster=cluster)
+        if len(tasks) > 1:
+            # count=1 is always sent; more would mean a hook changed it. Keep the first and say so.
+            log.warning("RunTask started %d tasks; awsspawner tracks only the first", len(tasks))
+        return dict(tasks[0])
+
+    async def describe_tasks(
+        self, cluster: str, arns: Sequence[str], *, include_tags: bool = False
+    ) -> DescribeResult:
+        """Describe any number of tasks, 100 per call. Unknown ARNs land in ``missing``."""
+        unique = list(dict.fromkeys(arns))
+        result = DescribeResult()
+        extra = {"include": ["TAGS"]} if include_tags else {}
+        answers = await asyncio.gather(
+            *(
+                self._call(
+                    "DescribeTasks",
+                    {"cluster": cluster, "tasks": list(chunk), **extra},
+                    cluster=cluster,
+                    task=chunk[0] if len(chunk) == 1 else None,
+                )
+                for chunk in _chunks(unique)
+            )
+        )
+        for answer in answers:
+            for task in answer.get("tasks") or []:
+                result.tasks[str(task["taskArn"])] = task
+            for failure in answer.get("failures") or []:
+                if failure.get("arn"):
+                    result.missing[str(failure["arn"])] = str(failure.get("reason") or "MISSING")
+        for arn in unique:  # an answer that silently leaves an ARN out: that task is missing
+            if arn not in result.tasks and arn not in result.missing:
+                result.missing[arn] = "MISSING"
+        return result
+
+    async def stop_task(self, cluster: str, arn: str, reason: str) -> dict[str, Any] | None:
+        """Ask ECS to stop a task. Returns its description, or None when ECS does not know it
+        (already gone: stopping is done)."""
+        try:
+            response = await self._call_with_retries(
+                "StopTask",
+                {"cluster": cluster, "task": arn, "reason": reason[:255]},
+                cluster=cluster,
+                task=arn,
+            )
+        except TaskNotFoundError:
+            return None
+        return dict(response.get("task") or {}) or None
+
+    async def list_tasks(
+        self, cluster: str, started_by: str, desired: Sequence[str] = ("RUNNING", "STOPPED")
+    ) -> list[str]:
+        """ARNs of the tasks started with ``started_by`` whose desiredStatus is in ``desired``
+        (by default: running, and stopped within the last hour or so)."""
+        arns: list[str] = []
+        for status in desired:
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {
+                    "cluster": cluster,
+                    "startedBy": started_by,
+                    "desiredStatus": status,
+                    "maxResults": 100,
+                }
+                if token:
+                    kwargs["nextToken"] = token
+                page = await self._call("ListTasks", kwargs, cluster=cluster)
+                arns.extend(page.get("taskArns") or [])
+                token = page.get("nextToken")
+                if not token:
+                    break
+        return arns
+
+    async def find_tagged_task(
+        self, cluster: str, started_by: str, key: str, value: str
+    ) -> dict[str, Any] | None:
+        """The task started with ``started_by`` whose tag ``key`` is ``value``, if any.
+
+        Lists and describes all of ``started_by``'s tasks: for recovering a spawn whose RunTask
+        answer never arrived, not for regular use."""
+        arns = await self.list_tasks(cluster, started_by)
+        if not arns:
+            return None
+        found = await self.describe_tasks(cluster, arns, include_tags=True)
+        for task in found.tasks.values():
+            if task_tags(task).get(key) == value:
+                return task
+        return None
+
+    async def describe_container_instances(
+        self, cluster: str, arns: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Container instances by ARN, 100 per call; unknown ARNs are left out."""
+        unique = list(dict.fromkeys(arns))
+        answers = await asyncio.gather(
+            *(
+                self._call(
+                    "DescribeContainerInstances",
+                    {"cluster": cluster, "containerInstances": list(chunk)},
+                    cluster=cluster,
+                )
+                for chunk in _chunks(unique)
+            )
+        )
+        return {
+            str(ci["containerInstanceArn"]): ci
+            for answer in answers
+            for ci in answer.get("containerInstances") or []
+        }
+
+    # --------------------------------------------------------------------- task definitions
+
+    async def task_definition_for(self, settings: SpawnSettings) -> TaskDefinitionInfo:
+        """The revision this spawn runs: ``task_definition_arn`` as is, else the family's latest
+        revision, or a revision derived from it for ``image``. Cached; concurrent spawns of the
+        same image share one lookup and at most one registration."""
+        if settings.task_definition_arn:
+            key = (settings.task_definition_arn, "", "")
+        else:
+            key = (
+                settings.task_definition_family,
+                settings.task_container_name,
+                settings.image,
+            )
+        cached = self._revisions.get(key)
+        if cached and cached.expires > time.monotonic():
+            return cached.info
+        pending = self._resolving.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._resolve_revision(settings))
+            self._resolving[key] = pending
+            pending.add_done_callback(lambda _f: self._resolving.pop(key, None))
+        # shield: one spawn cancelled must not cancel the lookup others wait for.
+        info = await asyncio.shield(pending)
+        self._revisions[key] = _CachedRevision(
+            info, time.monotonic() + self.task_definition_cache_seconds
+        )
+        return info
+
+    async def _describe_task_definition(
+        self, name: str, *, missing_ok: bool = False
+    ) -> tuple[dict[str, Any], list[dict[str, str]]] | None:
+        try:
+            answer = await self._call(
+                "DescribeTaskDefinition", {"taskDefinition": name, "include": ["TAGS"]}
+            )
+        except TaskDefinitionError:
+            if missing_ok:
+                return None
+            raise
+        return answer["taskDefinition"], list(answer.get("tags") or [])
+
+    async def _resolve_revision(self, settings: SpawnSettings) -> TaskDefinitionInfo:
+        name = settings.task_definition_arn or settings.task_definition_family
+        found = await self._describe_task_definition(name)
+        assert found is not None
+        base_description, base_tags = found
+        base = TaskDefinitionInfo.from_description(base_description, base_tags)
+        if settings.task_definition_arn:
+            return base  # exactly this revision: no derivation (documented on the trait)
+        container = settings.task_container_name
+        image = settings.image
+        if not image or base.container_images.get(container) in (None, image):
+            return base
+        derived_name = derived_family_name(base.family, container, image)
+        existing = await self._describe_task_definition(derived_name, missing_ok=True)
+        if existing is not None:
+            derived = TaskDefinitionInfo.from_description(*existing)
+            if is_current_derivation(derived, base, container=container, image=image):
+                return derived
+        kwargs = derived_registration(base_description, base_tags, container=container, image=image)
+        await self._register_bucket.acquire()
+        answer = await self._call("RegisterTaskDefinition", kwargs)
+        log.info(
+            "Registered task definition %s for image %s (derived from %s)",
+            answer["taskDefinition"]["taskDefinitionArn"],
+            image,
+            base.arn,
+        )
+        return TaskDefinitionInfo.from_description(answer["taskDefinition"], answer.get("tags"))

@@ -1,0 +1,294 @@
+"""The settings that say what a task is: where the hub works, the task definition, launch
+and network, resources, the notebook server's command line, tags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from traitlets import (
+    Bool,
+    Dict,
+    Float,
+    Instance,
+    Integer,
+    List,
+    Type,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
+from traitlets.config import LoggingConfigurable
+
+from ..aws.auth import AWSSpawnerAuthentication, check_not_legacy
+
+__all__ = ["TaskConfig"]
+
+
+class TaskConfig(LoggingConfigurable):
+    """What :class:`~awsspawner.AWSSpawner` starts: ``c.AWSSpawner.<name>`` settings."""
+
+    # ------------------------------------------------------------------ where the hub works
+
+    aws_region = Unicode(
+        config=True,
+        help="""AWS region of every client awsspawner makes (ECS, EC2, SSM).
+
+        Default: the AWS_REGION or AWS_DEFAULT_REGION environment variable. Required.
+        """,
+    )
+
+    @default("aws_region")
+    def _default_region(self) -> str:
+        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+
+    task_cluster_name = Unicode(
+        "",
+        config=True,
+        help="""Name or ARN of the ECS cluster every task runs in. Required.
+
+        For FARGATE_SPOT or a capacity provider strategy the providers must be attached to
+        this cluster.
+        """,
+    )
+
+    hub_id = Unicode(
+        "jupyterhub",
+        config=True,
+        help="""Identifies this hub's tasks in the cluster.
+
+        Every task is started with ``startedBy`` derived from it (``jupyterhub-<hub_id>``; an
+        id with characters ``startedBy`` does not allow, or ending in ``--`` and 8 hex digits,
+        is written with a hash of itself, so two ids never share one) and tagged
+        ``awsspawner:hub``, so one ListTasks call finds exactly this hub's tasks (the orphan
+        reaper relies on it). Change it when several hubs share a cluster, and keep it
+        stable afterwards: tasks started under an old id are no longer recognised as this
+        hub's.
+        """,
+    )
+
+    authentication_class = Type(
+        AWSSpawnerAuthentication,
+        klass=AWSSpawnerAuthentication,
+        config=True,
+        help="""Where the hub's AWS credentials come from.
+
+        - ``awsspawner.AWSSpawnerAuthentication`` (default): botocore's default chain:
+          environment, shared config files, ECS container role, EC2 instance profile (IMDSv2).
+        - ``awsspawner.AWSSpawnerSecretAccessKeyAuthentication``: fixed keys from
+          ``c.AWSSpawnerSecretAccessKeyAuthentication.aws_access_key_id`` /
+          ``aws_secret_access_key``.
+        - ``awsspawner.AWSSpawnerAssumeRoleAuthentication``: assume
+          ``c.AWSSpawnerAssumeRoleAuthentication.role_arn`` through STS, refreshed before
+          expiry.
+        """,
+    )
+
+    authentication = Instance(AWSSpawnerAuthentication)
+
+    @default("authentication")
+    def _default_authentication(self) -> AWSSpawnerAuthentication:
+        # parent=self: c.<AuthClass>.<key> settings apply to it.
+        auth = self.authentication_class(parent=self)
+        check_not_legacy(auth)
+        return auth
+
+    # ---------------------------------------------------------------------- task definition
+
+    task_definition_family = Unicode(
+        "",
+        config=True,
+        help="""Task definition family to run. awsspawner uses the family's latest ACTIVE
+        revision; when ``image`` differs from that revision's notebook container image it
+        registers a derived revision (see ``image``). Required unless
+        ``task_definition_arn`` is set.""",
+    )
+
+    task_definition_arn = Unicode(
+        "",
+        config=True,
+        help="""Run exactly this task definition revision (ARN or ``family:revision``).
+
+        Skips finding and deriving revisions: ``task_definition_family`` and ``image`` are
+        then not used.
+        """,
+    )
+
+    task_container_name = Unicode(
+        "",
+        config=True,
+        help="""Name of the notebook server's container in the task definition. Its command,
+        environment, image and memory reservation are what awsspawner overrides, and its
+        port is where the server is reached. Required.""",
+    )
+
+    image = Unicode(
+        "",
+        config=True,
+        help="""Container image for the notebook container. Empty: the task definition's.
+
+        When it differs from the image in the family's latest revision, awsspawner registers
+        a copy of that revision with this image, once per (family, container, image), in the
+        family ``<family>-img-<hash>`` and reuses it afterwards, also after a hub restart.
+        The hub's IAM identity then needs ecs:RegisterTaskDefinition (and iam:PassRole for
+        the definition's roles). Profiles commonly set it per choice.
+        """,
+    )
+
+    task_definition_cache_seconds = Float(
+        300.0,
+        min=0.0,
+        config=True,
+        help="""How long a looked-up task definition revision is reused before the family is
+        described again. A new revision registered by the admin is picked up after at most
+        this long; 0 describes it for every spawn (one DescribeTaskDefinition per spawn).""",
+    )
+
+    # ----------------------------------------------------------------------- launch and network
+
+    launch_type = Union(
+        [Unicode(), List(Dict())],
+        default_value="FARGATE",
+        config=True,
+        help="""Where ECS runs the task.
+
+        - ``'FARGATE'``, ``'EC2'``, ``'EXTERNAL'`` (ECS Anywhere): RunTask's launchType.
+        - ``'FARGATE_SPOT'``: the capacity provider strategy
+          ``[{'capacityProvider': 'FARGATE_SPOT', 'weight': 1, 'base': 1}]``.
+        - a list of ``{'capacityProvider': name, 'weight': int, 'base': int}`` dicts: sent as
+          RunTask's capacityProviderStrategy verbatim (EC2 Auto Scaling providers included).
+        - ``[]``: neither; the cluster's default capacity provider strategy decides.
+
+        launchType and a strategy are never sent together. Fargate (certain when the type is
+        FARGATE or every provider is FARGATE/FARGATE_SPOT) needs ``task_subnets`` and valid
+        cpu/memory pairs, and does not take ``placement_constraints``.
+        """,
+    )
+
+    task_subnets = List(
+        Unicode(),
+        config=True,
+        help="""Subnet ids for tasks whose task definition uses awsvpc networking (always so
+        on Fargate). Required for those; not sent for bridge, host or none.""",
+    )
+
+    task_security_groups = List(
+        Unicode(),
+        config=True,
+        help="""Security group ids for awsvpc tasks. They must let the hub and its proxy reach
+        the notebook port; nothing else needs to. Empty: the VPC's default group.""",
+    )
+
+    assign_public_ip = Bool(
+        False,
+        config=True,
+        help="""Give awsvpc tasks a public IP (assignPublicIp ENABLED). Always sent explicitly
+        for awsvpc tasks. Only Fargate supports it; tasks in public subnets without a NAT need
+        it to pull images. A public notebook port bypasses the hub's proxy unless security
+        groups close it: keep it False with private subnets.""",
+    )
+
+    platform_version = Unicode(
+        "",
+        config=True,
+        help="""Fargate platform version (e.g. ``'1.4.0'``). Empty: LATEST. Fargate only.""",
+    )
+
+    placement_constraints = List(
+        Dict(),
+        config=True,
+        help="""RunTask placementConstraints: ``{'type': 'memberOf', 'expression': ...}`` or
+        ``{'type': 'distinctInstance'}``, at most 10, all must hold. Used for EC2 and EXTERNAL
+        (ECS Anywhere) tasks to pick nodes by attribute, e.g.
+        ``'attribute:gpu-enabled == true'``. Fargate does not take placement constraints: for
+        launches that are certainly Fargate they are not sent.""",
+    )
+
+    # --------------------------------------------------------------------------- resources
+
+    cpu = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Task CPU units (1024 = one vCPU), sent as the task-level override. None: the
+        task definition's. On Fargate only 256, 512, 1024, 2048, 4096, 8192 and 16384 run, each
+        with its own memory sizes (checked when the launch is certainly Fargate).""",
+    )
+
+    memory = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Task memory in MiB, sent as the task-level override. None: the task
+        definition's. Must suit ``cpu`` on Fargate.""",
+    )
+
+    memory_reservation = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Soft memory limit in MiB of the notebook container (its container override's
+        memoryReservation). At most ``memory``. None: the task definition's.""",
+    )
+
+    task_role_arn = Unicode(
+        "",
+        config=True,
+        help="""IAM role the notebook's code gets (overrides.taskRoleArn). Empty: the task
+        definition's role. The hub needs iam:PassRole for it.""",
+    )
+
+    # ------------------------------------------------------------------------- the server
+
+    notebook_scheme = Unicode(
+        "http",
+        config=True,
+        help="""Scheme of the URL the hub uses to reach the server: 'http', or 'https' when the
+        server terminates TLS itself. Empty means 'http'.""",
+    )
+
+    @validate("notebook_scheme")
+    def _valid_scheme(self, proposal: Mapping[str, Any]) -> str:
+        value = str(proposal["value"]).strip().lower()
+        return value or "http"  # never produce '://ip:port'
+
+    notebook_args = List(
+        Unicode(),
+        config=True,
+        help="""Arguments appended to the server's command after ``cmd`` and the hub's own
+        arguments (``get_args()``), e.g. ``['--ServerApp.allow_origin=*']``.""",
+    )
+
+    # ---------------------------------------------------------------------------- tagging
+
+    task_owner_tag_name = Unicode(
+        "Jupyter-User",
+        config=True,
+        help="""Tag key whose value is the user's name (escaped into ECS's tag characters), for
+        cost allocation. awsspawner also always sets awsspawner:user, awsspawner:server and
+        awsspawner:hub.""",
+    )
+
+    task_tags = Dict(
+        value_trait=Unicode(),
+        key_trait=Unicode(),
+        config=True,
+        help="""Extra tags for every task, e.g. ``{'team': 'research'}``. Keys and values must
+        be valid ECS tags; the awsspawner: keys and task_owner_tag_name are reserved.""",
+    )
+
+    propagate_tags = Unicode(
+        "TASK_DEFINITION",
+        config=True,
+        help="""RunTask propagateTags: 'TASK_DEFINITION' copies the task definition's tags to
+        the task, 'NONE' or '' copies none. 'SERVICE' is rejected: it applies to ECS services,
+        and RunTask refuses it.""",
+    )
+
+    enable_ecs_managed_tags = Bool(
+        True,
+        config=True,
+        help="""RunTask enableECSManagedTags: ECS adds aws:ecs:clusterName to the task.""",
+    )

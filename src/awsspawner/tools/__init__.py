@@ -1,0 +1,1 @@
+"""Programs that run beside the hub: the orphan reaper."""
