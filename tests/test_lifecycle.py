@@ -382,7 +382,7 @@ def dying_spawner(cluster: Cluster, **config: Any) -> tuple[AWSSpawner, Commits]
     cancelled it does no cleanup at all (a killed process runs no code)."""
     spawner = spawner_for(cluster, "FARGATE", **config)
     committed = Commits([], asyncio.Event())
-    original = spawner._commit_state
+    original = spawner.commit_state
 
     def record() -> None:
         original()
@@ -392,7 +392,7 @@ def dying_spawner(cluster: Cluster, **config: Any) -> tuple[AWSSpawner, Commits]
     async def no_cleanup(_gateway: Any) -> None:
         return None
 
-    spawner._commit_state = record  # type: ignore[method-assign]
+    spawner.commit_state = record  # type: ignore[method-assign]
     spawner._stop_after_failed_start = no_cleanup  # type: ignore[method-assign]
     return spawner, committed
 

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from jupyterhub.spawner import SpawnException
 
 __all__ = [
     "AWS_CALL_ERRORS",
@@ -54,6 +55,7 @@ __all__ = [
     "TaskDefinitionError",
     "TaskNotFoundError",
     "aws_call",
+    "spawn_failure",
     "translate_aws_error",
     "user_message",
 ]
@@ -245,6 +247,14 @@ def _kind(error: AWSError) -> str:
     if isinstance(error, ECSServerError):
         return "an error inside AWS"
     return "no answer"
+
+
+def spawn_failure(message: str, reason: str, status: int = 500) -> SpawnException:
+    """The exception start() raises for a failed spawn; ``message`` is what the spawn page and
+    the progress stream show (not SpawnException's "500 SpawnException(reason=...)" form)."""
+    error = SpawnException(message, reason=reason, status_code=status)
+    error.jupyterhub_message = message
+    return error
 
 
 # ------------------------------------------------------------------- the one translator

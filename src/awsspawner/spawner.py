@@ -13,10 +13,10 @@ import contextlib
 import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
-from jupyterhub.spawner import Spawner, SpawnException
+from jupyterhub.spawner import SpawnException
 from traitlets import default
 
 from .aws.clients import (
@@ -28,7 +28,6 @@ from .aws.clients import (
 from .aws.gateway import ECSGateway
 from .aws.tasks import stop_explanation
 from .aws.watcher import TaskWatcher
-from .config import AWSSpawnerConfig
 from .endpoints.finding import find_endpoint
 from .endpoints.ports import NoFreePortError, choose_port
 from .endpoints.resolvers import Endpoint
@@ -38,17 +37,16 @@ from .errors import (
     ConfigurationError,
     EndpointNotFoundError,
     RunTaskFailedError,
+    spawn_failure,
     user_message,
 )
 from .launch.run_task import SpawnIdentity, build_run_task_request
 from .launch.spawn_settings import SpawnSettings
 from .launch.tags import TAG_PORT, started_by_for_hub
 from .launch.task_definitions import TaskDefinitionInfo
-from .profiles.menu import merge_overrides
-from .profiles.options import SpawnOptions, check_user_options
+from .profiles.options import ProfileChoice, check_user_options
 from .progress import ProgressLog
-from .running import RunningServer
-from .state import SpawnerState
+from .running import ServerTask, Timings
 
 __all__ = ["AWSSpawner"]
 
@@ -68,7 +66,7 @@ def refused_before_reaching_ecs(error: AWSError) -> bool:
 START_TIMEOUT_MARGIN = 1.0
 
 
-class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Spawner):
+class AWSSpawner(ProfileChoice):
     """Runs each user's notebook server as an Amazon ECS task.
 
     EC2, Fargate, Fargate Spot, any capacity provider strategy and ECS Anywhere (EXTERNAL).
@@ -76,7 +74,6 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
     is listed in :class:`~awsspawner.config.AWSSpawnerConfig`.
     """
 
-    _run_task_at = 0.0
     _poll_error_logged = False
     _progress: ProgressLog | None = None
 
@@ -116,11 +113,6 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
                 "exact revision to run"
             )
         self._check_static_profiles()
-
-    def spawn_settings(self, overrides: Mapping[str, Any] | None = None) -> SpawnSettings:
-        """This spawn's settings: the traits, with ``overrides`` (a profile) applied, checked."""
-        values = {name: getattr(self, name) for name in SpawnSettings.trait_names()}
-        return SpawnSettings.from_values(merge_overrides(values, overrides or {}))
 
     async def aws_client(self, service: str, region: str | None = None) -> Any:
         """The hub-wide shared aiobotocore client for ``service``."""
@@ -210,13 +202,6 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
         seconds = self.slow_spawn_message_seconds
         return ProgressLog(slow_after=seconds, slow_every=seconds)
 
-    def _spawn_error(self, message: str, reason: str, status: int = 500) -> SpawnException:
-        error = SpawnException(message, reason=reason, status_code=status)
-        # What the spawn page and the progress stream show: the message alone, not
-        # SpawnException's "500 SpawnException(reason=...)" log form.
-        error.jupyterhub_message = message
-        return error
-
     # ---------------------------------------------------------------------------- start
 
     async def start(self) -> str:
@@ -225,7 +210,7 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
             settings = self.spawn_settings(overrides)
         except ConfigurationError as exc:
             where = f"profile {profile!r}: " if profile else ""
-            raise self._spawn_error(where + str(exc), "configuration") from None
+            raise spawn_failure(where + str(exc), "configuration") from None
         progress = self._progress = self._new_progress_log()
         # A host-network server on a port another process took exits at once: try again on
         # another port (a new attempt, with a new clientToken).
@@ -239,7 +224,7 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
             )
         except asyncio.TimeoutError:
             last = progress.events[-1]["message"] if progress.events else "nothing yet"
-            raise self._spawn_error(
+            raise spawn_failure(
                 f"Your server did not start within {self.start_timeout:g} s "
                 f"(c.AWSSpawner.start_timeout); last news from ECS: {last}. "
                 "The task has been stopped.",
@@ -265,7 +250,7 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
     async def _attempt(
         self, settings: SpawnSettings, profile: str, progress: ProgressLog, avoid: set[int]
     ) -> str:
-        self._forget_task()
+        self.forget_task()
         self.task_cluster = settings.task_cluster_name
         self.task_container = settings.task_container_name
         token = uuid.uuid4().hex  # one per attempt: retries of it reuse it
@@ -287,21 +272,19 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
                     self.task_port = str(self.port)
                 request = await self._request(settings, taskdef, token, profile)
             except ConfigurationError as exc:
-                raise self._spawn_error(str(exc), "configuration") from None
+                raise spawn_failure(str(exc), "configuration") from None
             except NoFreePortError as exc:
-                raise self._spawn_error(
-                    f"No port for your server: {exc}", "capacity", 503
-                ) from None
+                raise spawn_failure(f"No port for your server: {exc}", "capacity", 503) from None
             except AWSError as exc:
                 self.log.error("Preparing the task of %s failed: %s", self._log_name, exc)
-                raise self._spawn_error(
+                raise spawn_failure(
                     "Could not prepare your server's task: " + user_message(exc), "aws"
                 ) from None
             self.task_definition = taskdef.arn
             # The token is what stop() looks for a task by when no ARN is known: set it only
             # now that RunTask is about to be sent, and commit it before (the hub may die).
             self.client_token = token
-            self._commit_state()
+            self.commit_state()
             return await self._launch(settings, taskdef, gateway, request, progress)
         finally:
             if self.task_port:
@@ -318,7 +301,7 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
         try:
             task = await self._run_task(gateway, request)
             self.task_arn = str(task["taskArn"])
-            self._commit_state()
+            self.commit_state()
             self.task_watcher(gateway).watch(self.task_arn, starting=True)
             self.log.info("Started ECS task %s for %s", self.task_arn, self._log_name)
             progress.stage("submitted", launch=settings.launch.describe())
@@ -330,12 +313,12 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
             await self._stop_after_failed_start(gateway)
             raise
         self.endpoint_url = endpoint.url(settings.notebook_scheme)
-        self._commit_state()
+        self.commit_state()
         return self.endpoint_url
 
     async def _run_task(self, gateway: ECSGateway, request: dict[str, Any]) -> dict[str, Any]:
         run = asyncio.ensure_future(gateway.run_task(request))
-        self._run_task_at = time.monotonic()
+        self.run_task_at = time.monotonic()
         try:
             return await asyncio.shield(run)
         except asyncio.CancelledError:
@@ -349,14 +332,14 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
             # ECS answered "no task" for this clientToken: with the same token it would have
             # returned the task an earlier send started, so none exists.
             self._no_task_was_started()
-            raise self._spawn_error(
+            raise spawn_failure(
                 f"ECS could not start your server: {exc.message}", "capacity", 503
             ) from None
         except AWSError as exc:
             if refused_before_reaching_ecs(exc):
                 self._no_task_was_started()
             self.log.error("RunTask for %s failed: %s", self._log_name, exc)
-            raise self._spawn_error(
+            raise spawn_failure(
                 "ECS refused to start your server: " + user_message(exc), "aws"
             ) from None
 
@@ -364,7 +347,7 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
         """ECS said no: forget the token, so the hub's stop() after the failed spawn does not
         list and describe every task of the hub looking for a task that cannot exist."""
         self.client_token = ""
-        self._commit_state()
+        self.commit_state()
 
     async def _wait_until_running(
         self, gateway: ECSGateway, progress: ProgressLog
@@ -382,11 +365,15 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
             task = snapshot.task
             if snapshot.error is not None and not snapshot.error.retryable:
                 self.log.error("Following %s failed: %s", self.task_arn, snapshot.error)
-                raise self._spawn_error(
+                raise spawn_failure(
                     "Cannot follow your server's task: " + user_message(snapshot.error), "aws"
                 )
-            if task is None and snapshot.known and self._missing_too_long():
-                raise self._spawn_error(
+            if (
+                task is None
+                and snapshot.known
+                and self.missing_too_long(self.missing_grace_seconds)
+            ):
+                raise spawn_failure(
                     f"ECS lost track of task {self.task_arn} while it was starting",
                     "task-missing",
                 )
@@ -394,17 +381,13 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
                 progress.observe(task)
                 status = task.get("lastStatus")
                 if status == "STOPPED" or task.get("desiredStatus") == "STOPPED":
-                    raise self._spawn_error(
+                    raise spawn_failure(
                         "Your server's task stopped while starting: " + stop_explanation(task),
                         "task-stopped",
                     )
                 if status == "RUNNING":
                     return task
             progress.still_waiting(str(task.get("lastStatus")) if task else "")
-
-    def _missing_too_long(self) -> bool:
-        # Right after RunTask, DescribeTasks may not know the task yet (eventual consistency).
-        return time.monotonic() - self._run_task_at > self.missing_grace_seconds
 
     async def _find_endpoint(
         self,
@@ -428,9 +411,7 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
                 clients=clients,
             )
         except (AWSError, EndpointNotFoundError) as exc:
-            raise self._spawn_error(
-                f"Cannot find your server's address: {exc}", "endpoint"
-            ) from None
+            raise spawn_failure(f"Cannot find your server's address: {exc}", "endpoint") from None
 
     def task_watcher(self, gateway: ECSGateway) -> TaskWatcher:
         """The hub-wide watcher of this spawner's cluster (one per gateway and loop)."""
@@ -453,6 +434,33 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
             raise
         except AWSError as exc:
             self.log.error("Could not stop task %s after a failed spawn: %s", self.task_arn, exc)
+
+    # ----------------------------------------------------------------- poll and stop
+
+    def _server_task(self) -> ServerTask:
+        gateway = self.ecs_gateway()
+        return ServerTask(
+            state=self,
+            gateway=gateway,
+            watcher=self.task_watcher(gateway),
+            cluster=self.task_cluster_name,
+            container=self.task_container_name,
+            started_by=started_by_for_hub(self.hub_id),
+            timings=Timings(
+                poll_interval=self.poll_interval,
+                startup_poll_interval=self.startup_poll_interval,
+                stop_wait_seconds=self.stop_wait_seconds,
+                missing_grace_seconds=self.missing_grace_seconds,
+            ),
+            log=self.log,
+        )
+
+    async def poll(self) -> int | None:
+        status, self._poll_error_logged = await self._server_task().poll(self._poll_error_logged)
+        return status
+
+    async def stop(self, now: bool = False) -> None:
+        await self._server_task().stop(now)
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         if self._progress is None:
@@ -479,5 +487,5 @@ class AWSSpawner(SpawnOptions, SpawnerState, RunningServer, AWSSpawnerConfig, Sp
         finally:
             progress.finish()
         self.endpoint_url = endpoint.url(settings.notebook_scheme)
-        self._commit_state()
+        self.commit_state()
         return self.endpoint_url

@@ -1,19 +1,23 @@
 """What a spawner keeps in the hub database, and writing it there at once.
 
-The hub saves a spawner's state only after ``start()`` returns; a spawner that has started
-a task must not depend on that, so :meth:`SpawnerState._commit_state` writes it right away
-(before RunTask, with the spawn's clientToken, and again with the task ARN).
+:class:`TaskState` is the part of :class:`~awsspawner.AWSSpawner` that JupyterHub persists:
+which task runs the server, and how to find it again. The hub saves a spawner's state only
+after ``start()`` returns; a spawner that has started a task must not depend on that, so
+:meth:`TaskState.commit_state` writes it right away (before RunTask, with the spawn's
+clientToken, and again with the task ARN).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from jupyterhub.spawner import Spawner
 from sqlalchemy import inspect as orm_inspect
-from traitlets import HasTraits, Unicode
+from traitlets import Unicode
 
-__all__ = ["STATE_KEYS", "SpawnerState"]
+__all__ = ["STATE_KEYS", "TaskState"]
 
 STATE_KEYS = (
     "task_arn",
@@ -26,12 +30,8 @@ STATE_KEYS = (
 )
 
 
-class SpawnerState(HasTraits):
-    """The state part of :class:`~awsspawner.AWSSpawner`."""
-
-    if TYPE_CHECKING:
-        orm_spawner: Any
-        port: int
+class TaskState(Spawner):
+    """A JupyterHub spawner whose server is one ECS task, and what it records of that task."""
 
     # Kept in the hub's database; not configuration.
     task_arn = Unicode("")
@@ -42,31 +42,47 @@ class SpawnerState(HasTraits):
     endpoint_url = Unicode("")
     task_port = Unicode("")  # set when use_dynamic_port picked the server's port
 
+    #: time.monotonic() of this process's last RunTask (or of finding a lost spawn's task):
+    #: right after it, DescribeTasks may not know the task yet (ECS is eventually consistent).
+    run_task_at = 0.0
+
+    # JupyterHub refuses a Spawner subclass that does not define these three; this class is
+    # a layer of AWSSpawner, which defines them (start in spawner.py, poll and stop through
+    # running.ServerTask).
+    async def start(self) -> Any:
+        raise NotImplementedError("AWSSpawner.start")
+
+    async def stop(self, now: bool = False) -> None:
+        raise NotImplementedError("AWSSpawner.stop")
+
+    async def poll(self) -> int | None:
+        raise NotImplementedError("AWSSpawner.poll")
+
     def get_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = super().get_state()  # type: ignore[misc]
+        state: dict[str, Any] = super().get_state()
         for key in STATE_KEYS:
             if getattr(self, key):
                 state[key] = getattr(self, key)
         return state
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        super().load_state(state)  # type: ignore[misc]
+        super().load_state(state)
         for key in STATE_KEYS:
             setattr(self, key, str(state.get(key) or ""))
         if self.task_port:
             self.port = int(self.task_port)  # the server's port was picked for it
 
     def clear_state(self) -> None:
-        super().clear_state()  # type: ignore[misc]
-        self._forget_task()
+        super().clear_state()
+        self.forget_task()
 
-    def _forget_task(self) -> None:
+    def forget_task(self) -> None:
         """Forget the task of an earlier attempt. Not clear_state(): that is JupyterHub's
         "server stopped" hook and also drops the API token this spawn was given."""
         for key in STATE_KEYS:
             setattr(self, key, "")
 
-    def _commit_state(self) -> None:
+    def commit_state(self) -> None:
         """Write the state to the hub database now: the hub itself saves it only after start()
         returns, and a hub that dies before that must still find the task."""
         if self.orm_spawner is None:
@@ -75,3 +91,8 @@ class SpawnerState(HasTraits):
         mapped = orm_inspect(self.orm_spawner, raiseerr=False)
         if mapped is not None and mapped.session is not None:
             mapped.session.commit()
+
+    def missing_too_long(self, grace: float) -> bool:
+        """Has the task been unknown to DescribeTasks for longer than ECS's eventual
+        consistency explains (``grace`` seconds after RunTask)?"""
+        return time.monotonic() - self.run_task_at > grace

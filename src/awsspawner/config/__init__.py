@@ -9,6 +9,11 @@ and again for each spawn.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from ..launch.spawn_settings import SpawnSettings
+from ..profiles.menu import merge_overrides
 from .running import RunningConfig
 from .task import TaskConfig
 
@@ -17,3 +22,9 @@ __all__ = ["AWSSpawnerConfig", "RunningConfig", "TaskConfig"]
 
 class AWSSpawnerConfig(TaskConfig, RunningConfig):
     """The settings of :class:`~awsspawner.AWSSpawner`, set as ``c.AWSSpawner.<name>``."""
+
+    def spawn_settings(self, overrides: Mapping[str, Any] | None = None) -> SpawnSettings:
+        """One spawn's settings: these traits, with ``overrides`` (a profile) applied, checked
+        as a whole (ConfigurationError names the setting to fix)."""
+        values = {name: getattr(self, name) for name in SpawnSettings.trait_names()}
+        return SpawnSettings.from_values(merge_overrides(values, overrides or {}))

@@ -47,16 +47,16 @@ __all__ = [
 # Every tag key awsspawner writes, in one place.
 #: The user's name, escaped (see escape_tag_value).
 TAG_USER = "awsspawner:user"
-#: JupyterHub's id of the user: unlike the name, it survives a rename (for audits and billing).
+#: JupyterHub's id of the user, which (unlike the name) survives a rename; for audits, billing.
 TAG_USER_ID = "awsspawner:user-id"
 TAG_SERVER = "awsspawner:server"
 TAG_HUB = "awsspawner:hub"
 TAG_PROFILE = "awsspawner:profile"
-#: The spawn attempt's clientToken: finds the task of a spawn whose RunTask answer was lost.
+#: The spawn attempt's clientToken, to find the task of a spawn whose RunTask answer was lost.
 TAG_SPAWN = "awsspawner:spawn"
 #: The port ``use_dynamic_port`` picked for a host-network server.
 TAG_PORT = "awsspawner:port"
-#: On a derived task definition revision: what it was derived from, and for which image.
+#: On a derived task definition revision, what it was derived from and for which image.
 TAG_BASE = "awsspawner:base-task-definition"
 TAG_IMAGE = "awsspawner:image"
 TAG_IMAGE_HASH = "awsspawner:image-sha256"

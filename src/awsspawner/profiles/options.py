@@ -1,6 +1,6 @@
 """The spawn page's options: which profiles a spawner offers, its form, and the user's choice.
 
-:class:`SpawnOptions` is a mixin of :class:`~awsspawner.AWSSpawner`; the rules of profiles
+:class:`ProfileChoice` is a base class of :class:`~awsspawner.AWSSpawner`; the rules of profiles
 are in :mod:`awsspawner.profiles.menu`, the form's HTML in :mod:`awsspawner.profiles.form`.
 """
 
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jupyterhub.spawner import SpawnException
 from tornado import web
 
-from ..errors import ConfigurationError
+from ..config import AWSSpawnerConfig
+from ..errors import ConfigurationError, spawn_failure
 from ..launch.spawn_settings import SpawnSettings
+from ..state import TaskState
 from .form import options_from_form, render_form
 from .menu import (
     ChoiceError,
@@ -26,28 +27,16 @@ from .menu import (
     shown,
 )
 
-__all__ = ["OVERRIDABLE", "SpawnOptions", "check_user_options"]
+__all__ = ["OVERRIDABLE", "ProfileChoice", "check_user_options"]
 
 #: What a profile may override: every per-spawn setting, plus cmd and environment.
 OVERRIDABLE = frozenset(SpawnSettings.trait_names()) | {"environment"}
 
 
-class SpawnOptions:
-    """Profiles for a spawner: the menu, the form, and validating ``user_options``."""
+class ProfileChoice(AWSSpawnerConfig, TaskState):
+    """A spawner with profiles: the menu, the form, and validating ``user_options``.
 
-    if TYPE_CHECKING:
-        profiles: list[Any]
-        profile_list: Any
-        profile_form_template: str
-        user_options: dict[str, Any]
-        unlisted_choice_max_length: int
-        orm_spawner: Any
-        log: Any
-        _log_name: str
-
-        def spawn_settings(self, overrides: Mapping[str, Any] | None = None) -> SpawnSettings: ...
-
-        def _spawn_error(self, message: str, reason: str, status: int = 500) -> SpawnException: ...
+    The layer of :class:`~awsspawner.AWSSpawner` between its settings and its lifecycle."""
 
     def _check_static_profiles(self) -> None:
         """Every profile (and each listed choice) of a static list makes valid settings."""
@@ -99,7 +88,7 @@ class SpawnOptions:
     def run_options_from_form(self, form_data: Mapping[str, Any]) -> Any:
         if self.profiles or self.profile_list:
             return options_from_form(form_data)
-        return super().run_options_from_form(form_data)  # type: ignore[misc]
+        return super().run_options_from_form(form_data)
 
     async def _check_user_options(self, user_options: Mapping[str, Any] | None) -> None:
         """Raise HTTP 400 when ``user_options`` fit none of the profiles on offer."""
@@ -121,17 +110,19 @@ class SpawnOptions:
         try:
             profiles = await self.profile_menu()
         except ConfigurationError as exc:
-            raise self._spawn_error(str(exc), "configuration") from None
+            raise spawn_failure(str(exc), "configuration") from None
         if not profiles:
             return "", {}
+        # getattr: mypy cannot type JupyterHub's user_options trait through this hierarchy.
+        options: dict[str, Any] = dict(getattr(self, "user_options", None) or {})
         try:
             profile, overrides, chosen = choose(
-                profiles, self.user_options, max_free_length=self.unlisted_choice_max_length
+                profiles, options, max_free_length=self.unlisted_choice_max_length
             )
         except ChoiceError as exc:
-            raise self._spawn_error(f"Invalid server options: {exc}", "user_options", 400) from None
-        if (self.user_options or {}).get("profile") != profile.slug:
-            self.user_options = {**(self.user_options or {}), "profile": profile.slug}
+            raise spawn_failure(f"Invalid server options: {exc}", "user_options", 400) from None
+        if options.get("profile") != profile.slug:
+            self.user_options = {**options, "profile": profile.slug}
             if self.orm_spawner is not None:
                 self.orm_spawner.user_options = self.user_options
         choices = ", ".join(f"{name}={shown(value)}" for name, value in chosen.items())
