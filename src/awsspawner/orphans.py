@@ -189,8 +189,9 @@ def _judge(
     renamed = _renamed_owner(candidate, unclaimed, window=max(grace, CLOCK_SKEW))
     if renamed is not None:
         unclaimed.pop((escape_tag_value(renamed.user), escape_tag_value(renamed.name)))
+        after = (candidate.created or 0.0) - (renamed.started or 0.0)  # both known here
         why = (
-            f"{candidate.owner}: created {candidate.created - (renamed.started or 0):.0f} s "
+            f"{candidate.owner}: created {after:.0f} s "
             f"after user {renamed.user!r} started server {renamed.name!r}, which has no task "
             "of its own (a renamed user?)"
         )
