@@ -2,18 +2,21 @@
 
 At DEBUG, botocore logs every request's parameters and every response body. RunTask's
 parameters carry the server's environment, which holds the hub API token of the user's
-server (``JUPYTERHUB_API_TOKEN``), and DescribeTasks answers carry it back; STS answers carry
-temporary credentials; request headers carry the session token, and the signing code logs the
-canonical request and the signature. :func:`install` puts :class:`RedactingFilter` on those
-loggers, which rewrites each record's message before any handler sees it:
+server (``JUPYTERHUB_API_TOKEN``), and DescribeTasks answers carry it back; STS and SSO
+answers carry temporary credentials, SSO-OIDC answers carry access and refresh tokens;
+request headers carry the session token or the SSO bearer token, and the signing code logs
+the canonical request and the signature. :func:`install` puts :class:`RedactingFilter` on
+those loggers, which rewrites each record's message before any handler sees it:
 
 * the ``value`` of every object that also has a ``name`` (ECS environment entries, in
   RunTask, DescribeTasks, RegisterTaskDefinition and DescribeTaskDefinition, in either key
   order), whatever the name: the environment holds secrets under names we cannot guess. Tags
   (``key``/``value``) and all names stay readable;
-* values of keys and headers that are secret by definition: ``SecretAccessKey``,
+* values of keys and headers that are secret by definition, in any case: ``SecretAccessKey``,
   ``SessionToken``, ``WebIdentityToken``, ``aws_secret_access_key``, ``aws_session_token``,
-  ``X-Amz-Security-Token`` (in JSON, Python reprs and url-encoded bodies), the
+  ``X-Amz-Security-Token``, ``x-amz-sso_bearer_token``, ``accessToken``, ``refreshToken``,
+  ``clientSecret`` (in JSON, JSON inside strings however deeply escaped, Python reprs, header
+  lines and url-encoded bodies), the token of ``Authorization: Bearer``, the
   ``x-amz-security-token`` line of a canonical request, and signatures (``Signature=`` of
   ``Authorization``, and the ``Signature:`` line of botocore.auth);
 * the text of the XML elements ``SecretAccessKey`` and every ``...Token`` element (STS
@@ -22,8 +25,13 @@ loggers, which rewrites each record's message before any handler sees it:
 Environment values may hold anything, quotes and braces included, and a message nests them
 several times (JSON inside a bytes repr inside a dict repr), so they are found by scanning
 string literals the way Python and JSON end them (backslash escapes), one quoting layer at a
-time, not by guessing with a regex. Everything is linear in the message's length, and a message
-without the words the rules look for costs a few substring searches.
+time, not by guessing with a regex. Credentials are simpler: they hold no quote, backslash,
+comma or space, so a regex finds them after their key, whatever the escaping around it.
+Everything is linear in the message's length, and a message without the words the rules look
+for costs a few substring searches.
+
+The filter never raises (it runs inside botocore's call, which an exception would break), and
+fails closed: a message or traceback it cannot redact is withheld whole, not passed on.
 
 A filter on a logger sees only records created on that logger, not those of its children,
 so it is put on every botocore/aiobotocore logger that exists, and again whenever awsspawner
@@ -75,17 +83,33 @@ _SECRET_KEYS = (
     "aws_secret_access_key",
     "aws_session_token",
     "X-Amz-Security-Token",
+    # AWS SSO (IAM Identity Center): the bearer token header of GetRoleCredentials, and the
+    # tokens and client secret of SSO-OIDC's RegisterClient and CreateToken.
+    "x-amz-sso_bearer_token",
+    "accessToken",
+    "refreshToken",
+    "clientSecret",
 )
 _SECRET_KEYS_LOWER = tuple(key.lower() for key in _SECRET_KEYS)
 _ANY_SECRET_KEY = "|".join(map(re.escape, _SECRET_KEYS))
+# A quote under any number of escaping layers (JSON in a JSON string in a repr...): each layer
+# doubles the backslashes before it and may add one (", \", \\\", \\", ...). Backslash pairs,
+# then at most one more: a run of backslashes splits only one way, so it is read once per key
+# found, and matching stays linear.
+_QUOTE = r"""(?:\\\\)*\\?["']"""
+# A credential's characters: up to the first one no credential contains (the end of a
+# literal, an escape, a separator).
+_CREDENTIAL = r"""[^"'\\,&\s}]+"""
 # A key that is secret by definition, quoted or not (dict repr, JSON, JSON in a repr, header,
-# url-encoded body), then its value up to the first character no credential contains.
+# url-encoded body), then its value. A "b" before the value's quote is a bytes prefix.
 _KEYED = re.compile(
     rf"""(?ix)
-    ( (?:{_ANY_SECRET_KEY}) \\?["']? \s* [:=] \s* b? )
-    ( \\?["'] )? ( [^"'\\,&\s}}]+ )
+    ( (?:{_ANY_SECRET_KEY}) (?:{_QUOTE})? \s* [:=] \s* (?:b(?={_QUOTE}))? )
+    ( {_QUOTE} )? ( {_CREDENTIAL} )
     """
 )
+# Bearer auth's "Authorization: Bearer <token>" (SSO-OIDC), however the header is logged.
+_BEARER = re.compile(rf"(?i)(\bBearer\s+){_CREDENTIAL}")
 # The credential elements of STS answers (and any other *Token element: NextToken is no loss).
 _XML_SECRET = re.compile(r"(<(?:SecretAccessKey|[A-Za-z]*Token)>)[^<]*(?=</)")
 _CANONICAL_TOKEN = re.compile(r"(?im)^(x-amz-security-token:)(.+)$")
@@ -206,6 +230,8 @@ def redact(text: str) -> str:
     lowered = text.lower()
     if any(key in lowered for key in _SECRET_KEYS_LOWER):
         text = _KEYED.sub(lambda m: f"{m.group(1)}{m.group(2) or ''}{REDACTED}", text)
+    if "bearer" in lowered:
+        text = _BEARER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     if "</" in text:
         text = _XML_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     if "x-amz-security-token:" in lowered:
@@ -215,20 +241,54 @@ def redact(text: str) -> str:
     return text
 
 
+def _withheld(what: str) -> str:
+    return f"[redaction failed; {what} withheld]"
+
+
+def _redact_message(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception as error:
+        # A bad template or argument. Left as it is, the handler would fail the same way and
+        # logging would print msg and args, unredacted, to stderr: say what is known instead.
+        message = f"[message not formatted: {error!r}] {record.msg!r} % {record.args!r}"
+        record.msg, record.args = message, None
+    try:
+        cleaned = redact(message)
+    except Exception:
+        cleaned = _withheld(f"{len(message)} characters")
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+
+
+def _redact_exception(record: logging.LogRecord) -> None:
+    if not record.exc_info or record.exc_text:
+        return
+    # Format the traceback now, redacted: handlers reuse exc_text as it is.
+    text = logging.Formatter().formatException(record.exc_info)
+    try:
+        record.exc_text = redact(text)
+    except Exception:
+        record.exc_info, record.exc_text = None, _withheld(f"{len(text)} characters")
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites a record's message (and its exception text) with secrets redacted."""
+    """Rewrites a record's message (and its exception text) with secrets redacted.
+
+    It never raises: a filter runs inside the logging call, so an exception here would break
+    the AWS request botocore was logging. When redaction fails, the text is withheld whole
+    (fail closed), never passed on as it is.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            # Format the traceback now, redacted; handlers reuse exc_text as it is.
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            _redact_message(record)
+        except Exception:  # even str() or repr() of the arguments failed
+            record.msg, record.args = _withheld("message"), None
+        try:
+            _redact_exception(record)
+        except Exception:  # the traceback could not be formatted
+            record.exc_info, record.exc_text = None, _withheld("traceback")
         return True
 
 
