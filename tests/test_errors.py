@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -113,3 +115,33 @@ def test_entry_points_name_the_spawner() -> None:
     found = {ep.name: ep for ep in entry_points(group="jupyterhub.spawners")}
     assert found["ecs"].load() is awsspawner.AWSSpawner
     assert found["aws"].load() is awsspawner.AWSSpawner
+
+
+def test_old_import_paths_and_commands_keep_working() -> None:
+    # Paths written in jupyterhub_config.py, hooks and scripts before the modules were grouped
+    # into folders (docs/upgrading.md).
+    import awsspawner.auth
+    import awsspawner.gateway
+    import awsspawner.reaper
+    from awsspawner.aws.auth import AWSSpawnerAssumeRoleAuthentication
+    from awsspawner.aws.gateway import ECSGateway
+    from awsspawner.tools import reaper
+
+    for name in awsspawner.__all__:
+        assert getattr(awsspawner, name) is not None, name
+    assert awsspawner.ECSError is awsspawner.AWSError
+    assert awsspawner.gateway.ECSGateway is ECSGateway
+    assert awsspawner.auth.AWSSpawnerAssumeRoleAuthentication is AWSSpawnerAssumeRoleAuthentication
+    assert awsspawner.AWSSpawnerAuthentication is awsspawner.auth.AWSSpawnerAuthentication
+    assert awsspawner.reaper.main is reaper.main
+    scripts = {ep.name: ep for ep in entry_points(group="console_scripts")}
+    assert scripts["awsspawner-reaper"].load() is reaper.main
+    command = subprocess.run(
+        [sys.executable, "-m", "awsspawner.reaper", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert command.returncode == 0, command.stderr
+    assert "Stop ECS tasks of this hub that no JupyterHub server owns" in command.stdout

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from awsspawner.aws.tasks import parse_timestamp
 from awsspawner.launch.tags import TAG_HUB, TAG_SERVER, TAG_USER, escape_tag_value
-from awsspawner.tools.orphans import parse_timestamp
 from awsspawner.tools.reaper import Decision, HubServers, decide, parse
 
 NOW = 1_000_000.0

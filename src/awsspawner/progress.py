@@ -13,6 +13,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from .aws.tasks import parse_timestamp
+
 __all__ = ["ProgressLog"]
 
 # (key, percent, message): in the order a task goes through them.
@@ -26,14 +28,6 @@ _STAGES = {
     "RUNNING": (80, "Your server's container is running"),
     "resolving": (90, "Finding your server's address"),
 }
-
-
-def _seconds(value: Any) -> float | None:
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    if isinstance(value, (int, float)):
-        return float(value)
-    return None
 
 
 class ProgressLog:
@@ -71,8 +65,8 @@ class ProgressLog:
             self.stage("PROVISIONING")
         if status in ("PENDING", "ACTIVATING", "RUNNING"):
             self.stage("PENDING")
-        started = _seconds(task.get("pullStartedAt"))
-        stopped = _seconds(task.get("pullStoppedAt"))
+        started = parse_timestamp(task.get("pullStartedAt"))
+        stopped = parse_timestamp(task.get("pullStoppedAt"))
         if started is not None:
             self.stage("pull-started")
         if stopped is not None:

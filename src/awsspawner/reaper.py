@@ -1,21 +1,35 @@
 """``python -m awsspawner.reaper``: the orphan reaper, at the path its users run it by.
 
-The code is in :mod:`awsspawner.tools.reaper`; this module keeps the documented command and
-the old import path working.
+The code is in :mod:`awsspawner.tools.reaper` (and its rules in
+:mod:`awsspawner.tools.orphans`); this module keeps the documented command and the old import
+path working.
 """
 
 import sys
 
-from .tools.reaper import (  # noqa: F401 - re-exported
+from .tools.orphans import Decision, HubServers, decide
+from .tools.reaper import (
     REQUIRED_SCOPES,
-    Decision,
-    HubServers,
+    HubAPI,
     HubViewError,
     ScopeError,
-    decide,
+    confirm_stop,
     main,
     reap_once,
 )
+
+__all__ = [
+    "REQUIRED_SCOPES",
+    "Decision",
+    "HubAPI",
+    "HubServers",
+    "HubViewError",
+    "ScopeError",
+    "confirm_stop",
+    "decide",
+    "main",
+    "reap_once",
+]
 
 if __name__ == "__main__":
     sys.exit(main())

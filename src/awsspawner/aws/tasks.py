@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from ..launch.tags import task_tags
 
-__all__ = ["exit_code", "stop_explanation", "tag_value", "trimmed"]
+__all__ = ["exit_code", "parse_timestamp", "stop_explanation", "tag_value", "trimmed"]
 
 #: What the spawner reads from a task description; the watcher keeps only these. A full
 #: description (overrides with the whole environment, every container field) is hundreds of
@@ -68,3 +69,21 @@ def trimmed(task: Mapping[str, Any]) -> dict[str, Any]:
         for container in task.get("containers") or []
     ]
     return kept
+
+
+def parse_timestamp(value: Any) -> float | None:
+    """Seconds since the epoch from JupyterHub's ISO 8601 times (``...Z``) or ECS's datetimes
+    and numbers; None when absent or unreadable (the rules then never act on time)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    return None

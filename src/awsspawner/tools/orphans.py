@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
+from ..aws.tasks import parse_timestamp
 from ..launch.tags import (
     TAG_HUB,
     TAG_SERVER,
@@ -28,7 +28,6 @@ __all__ = [
     "Decision",
     "HubServers",
     "decide",
-    "parse_timestamp",
     "server_state",
 ]
 
@@ -46,24 +45,6 @@ def server_state(server: Mapping[str, Any]) -> str:
         return "ready"
     pending = str(server.get("pending") or "")
     return pending if pending in HUB_PENDING else ""
-
-
-def parse_timestamp(value: Any) -> float | None:
-    """Seconds since the epoch from JupyterHub's ISO 8601 times (``...Z``) or ECS's datetimes
-    and numbers; None when absent or unreadable (the rules then never act on time)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    if isinstance(value, str) and value:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.timestamp()
-    return None
 
 
 @dataclass(frozen=True)

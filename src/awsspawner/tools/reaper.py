@@ -57,9 +57,11 @@ from .orphans import Decision, HubServers, decide
 __all__ = [
     "REQUIRED_SCOPES",
     "Decision",
+    "HubAPI",
     "HubServers",
     "HubViewError",
     "ScopeError",
+    "confirm_stop",
     "decide",
     "main",
     "reap_once",
