@@ -22,11 +22,11 @@ from jupyterhub.spawner import SpawnException
 from awsspawner import AWSSpawner
 from awsspawner.endpoints.node_address import (
     AddressPolicy,
-    ContainerAttributeResolver,
+    ContainerAttributeSource,
     Node,
     NodeAddressCache,
-    SSMCommandResolver,
-    SSMInventoryResolver,
+    SSMCommandSource,
+    SSMInventorySource,
     parse_command_output,
 )
 from awsspawner.endpoints.ports import NoFreePortError, choose_port
@@ -343,9 +343,7 @@ MI = Node(arn="arn:ci/1", instance_id="mi-0123456789abcdef0", attributes={})
 
 async def test_inventory_with_only_docker_interfaces_says_nothing() -> None:
     stub = Stub(entries=DOCKER_HOST)
-    assert (
-        await SSMInventoryResolver().address(MI, await clients_with(stub), AddressPolicy()) is None
-    )
+    assert await SSMInventorySource().address(MI, await clients_with(stub), AddressPolicy()) is None
 
 
 async def test_inventory_honours_the_preferred_interface_and_cidrs() -> None:
@@ -353,13 +351,13 @@ async def test_inventory_honours_the_preferred_interface_and_cidrs() -> None:
         entries=[{"Name": "eth0", "IPV4": "10.0.0.5"}, {"Name": "eth1", "IPV4": "10.9.0.5"}]
     )
     clients = await clients_with(stub)
-    assert await SSMInventoryResolver().address(MI, clients, AddressPolicy()) == "10.0.0.5"
+    assert await SSMInventorySource().address(MI, clients, AddressPolicy()) == "10.0.0.5"
     assert (
-        await SSMInventoryResolver().address(MI, clients, AddressPolicy(interface="eth1"))
+        await SSMInventorySource().address(MI, clients, AddressPolicy(interface="eth1"))
         == "10.9.0.5"
     )
     assert (
-        await SSMInventoryResolver().address(
+        await SSMInventorySource().address(
             MI, clients, AddressPolicy(allowed_cidrs=("10.9.0.0/16",))
         )
         == "10.9.0.5"
@@ -368,7 +366,7 @@ async def test_inventory_honours_the_preferred_interface_and_cidrs() -> None:
 
 async def test_attribute_resolver_respects_the_policy() -> None:
     pinned = Node("arn:ci/2", "mi-1", {"jupyterhub.address": "169.254.1.1"})
-    resolver = ContainerAttributeResolver("jupyterhub.address")
+    resolver = ContainerAttributeSource("jupyterhub.address")
     assert await resolver.address(pinned, await clients_with(Stub()), AddressPolicy()) is None
 
 
@@ -420,7 +418,7 @@ async def test_a_stale_cached_address_is_dropped_for_the_next_resolver() -> None
         cluster=CLUSTER,
         gateway=Gateway(),  # type: ignore[arg-type]
         clients=await clients_with(Stub()),
-        chain=[ContainerAttributeResolver("jupyterhub.address")],
+        chain=[ContainerAttributeSource("jupyterhub.address")],
         cache=cache,
         probe=probe,
     )
@@ -457,7 +455,7 @@ async def test_ssm_command_sends_one_fixed_command_to_one_node() -> None:
     async def clients(_service: str) -> Any:
         return SSM()
 
-    address = await SSMCommandResolver(timeout=5).address(MI, clients, AddressPolicy())
+    address = await SSMCommandSource(timeout=5).address(MI, clients, AddressPolicy())
     assert address == "10.3.3.3"
     (params,) = sent
     assert params["InstanceIds"] == [MI.instance_id]

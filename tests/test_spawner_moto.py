@@ -1,4 +1,6 @@
-"""A spawner's first lifecycle against moto (Fargate): start, poll, stop, state, failures.
+"""A spawner against moto (Fargate): what reaches RunTask (overrides, the API token), the
+state a restarted hub gets back, the calls a spawn costs, and the RunTask hook. The lifecycle
+itself (every launch mode, failures, cancellation, restarts) is in test_lifecycle.py.
 
 moto's Fargate tasks are born RUNNING with a 10.x ENI address: the URL is resolved and
 checked, never dialled.
@@ -6,7 +8,6 @@ checked, never dialled.
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -88,24 +89,6 @@ async def test_config_error_at_start_starts_nothing(ecs_setup: SimpleNamespace) 
         await spawner.start()
     assert "c.AWSSpawner.task_container_name" in caught.value.message
     assert ecs_setup.ecs.list_tasks(cluster=CLUSTER)["taskArns"] == []
-
-
-async def test_cancelled_start_stops_its_task(ecs_setup: SimpleNamespace) -> None:
-    spawner = fargate_spawner(ecs_setup)
-    waiting = asyncio.Event()
-
-    async def never_running(gateway, progress):  # stays PENDING: start waits forever
-        waiting.set()
-        await asyncio.Event().wait()
-
-    spawner._wait_until_running = never_running  # type: ignore[method-assign]
-    starting = asyncio.ensure_future(spawner.start())
-    await asyncio.wait_for(waiting.wait(), timeout=30)
-    starting.cancel()  # what JupyterHub does on start_timeout or a user's stop
-    with pytest.raises(asyncio.CancelledError):
-        await starting
-    task = ecs_setup.ecs.describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])["tasks"][0]
-    assert task["desiredStatus"] == "STOPPED"
 
 
 async def test_modify_run_task_hook_sees_and_changes_the_request(

@@ -8,16 +8,19 @@ configuration mistake from a capacity problem from AWS being unreachable::
     ├── EndpointNotFoundError       no resolver could tell where a running task listens
     └── AWSError                    an AWS call failed (ECS, EC2, SSM, STS); carries operation,
         │                           cluster, task. ``ECSError`` is its old name, kept.
-        ├── ECSUnreachableError         no answer (connection refused, timeout)
-        ├── ECSThrottledError           ThrottlingException / 429 after botocore's retries
-        ├── ECSServerError              5xx / ServerException after botocore's retries
-        ├── ECSAccessDeniedError        AccessDeniedException: an IAM policy is missing
+        ├── AWSUnreachableError         no answer (connection refused, timeout)
+        ├── AWSThrottledError           ThrottlingException / 429 after botocore's retries
+        ├── AWSServerError              5xx / ServerException after botocore's retries
+        ├── AWSAccessDeniedError        AccessDeniedException: an IAM policy is missing
         ├── ClusterNotFoundError        ClusterNotFoundException
         ├── InvalidParameterError       InvalidParameterException / ClientException
         ├── ClientTokenConflictError    ConflictException: same clientToken, other request
         ├── TaskNotFoundError           the task is unknown to ECS
         ├── TaskDefinitionError         the task definition cannot be found or derived
         └── RunTaskFailedError          RunTask answered with failures[] and no task
+
+The four ``AWS...Error`` classes were called ``ECS...Error`` before SSM and EC2 calls shared
+them; those names remain as aliases.
 
 ``AWSError.retryable`` says whether trying the same request again can help; the retry layer
 (see the docs' retry plan) looks at nothing else.
@@ -39,8 +42,12 @@ from jupyterhub.spawner import SpawnException
 
 __all__ = [
     "AWS_CALL_ERRORS",
+    "AWSAccessDeniedError",
     "AWSError",
+    "AWSServerError",
     "AWSSpawnerError",
+    "AWSThrottledError",
+    "AWSUnreachableError",
     "ClientTokenConflictError",
     "ClusterNotFoundError",
     "ConfigurationError",
@@ -132,25 +139,25 @@ class AWSError(AWSSpawnerError):
 ECSError = AWSError
 
 
-class ECSUnreachableError(AWSError):
+class AWSUnreachableError(AWSError):
     """No answer from AWS: connection refused or reset, or a timeout."""
 
     retryable = True
 
 
-class ECSThrottledError(AWSError):
+class AWSThrottledError(AWSError):
     """AWS kept answering ThrottlingException after botocore's own retries."""
 
     retryable = True
 
 
-class ECSServerError(AWSError):
+class AWSServerError(AWSError):
     """AWS answered with a server error (5xx) after botocore's own retries."""
 
     retryable = True
 
 
-class ECSAccessDeniedError(AWSError):
+class AWSAccessDeniedError(AWSError):
     """The hub's IAM identity may not make this call; the docs' IAM page lists what it needs."""
 
 
@@ -225,13 +232,13 @@ def user_message(error: AWSError) -> str:
     call = f"{error.operation} call"
     if isinstance(error, RunTaskFailedError):
         return error.message  # ECS's reasons (RESOURCE:MEMORY, ...) are what the user needs
-    if isinstance(error, ECSAccessDeniedError):
+    if isinstance(error, AWSAccessDeniedError):
         plain = f"the hub is not allowed to make the {call} (an IAM permission is missing)"
     elif isinstance(error, ClusterNotFoundError):
         plain = f"the cluster {error.cluster!r} does not exist in this region"
     elif isinstance(error, TaskDefinitionError):
         plain = "the task definition could not be found or prepared"
-    elif isinstance(error, (ECSThrottledError, ECSServerError, ECSUnreachableError)):
+    elif isinstance(error, (AWSThrottledError, AWSServerError, AWSUnreachableError)):
         plain = f"AWS did not complete the {call} ({_kind(error)}); please try again shortly"
     elif isinstance(error, InvalidParameterError):
         plain = f"ECS rejected the {call} as invalid"
@@ -242,9 +249,9 @@ def user_message(error: AWSError) -> str:
 
 
 def _kind(error: AWSError) -> str:
-    if isinstance(error, ECSThrottledError):
+    if isinstance(error, AWSThrottledError):
         return "too many requests"
-    if isinstance(error, ECSServerError):
+    if isinstance(error, AWSServerError):
         return "an error inside AWS"
     return "no answer"
 
@@ -303,9 +310,9 @@ def translate_aws_error(
         status = int(metadata.get("HTTPStatusCode") or 0)
         lowered = message.lower()
         if code in _THROTTLING_CODES or status == 429:
-            return ECSThrottledError(message, code=code, **where)
+            return AWSThrottledError(message, code=code, **where)
         if code in _ACCESS_CODES:
-            return ECSAccessDeniedError(message, code=code, **where)
+            return AWSAccessDeniedError(message, code=code, **where)
         if code == "ClusterNotFoundException":
             return ClusterNotFoundError(message, code=code, **where)
         if code == "ConflictException":
@@ -317,11 +324,18 @@ def translate_aws_error(
         if code in ("InvalidParameterException", "ClientException", "ValidationException"):
             return InvalidParameterError(message, code=code, **where)
         if code == "ServerException" or status >= 500:
-            return ECSServerError(message, code=code, **where)
+            return AWSServerError(message, code=code, **where)
         return AWSError(message, code=code, **where)
     unreachable = (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError, OSError)
     if isinstance(exc, unreachable):
-        return ECSUnreachableError(f"no answer from AWS ({type(exc).__name__})", **where)
+        return AWSUnreachableError(f"no answer from AWS ({type(exc).__name__})", **where)
     if isinstance(exc, BotoCoreError):  # NoCredentialsError, ParamValidationError, ...
         return AWSError(f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE], **where)
     raise TypeError(f"not an AWS error: {exc!r}")
+
+
+# The names of these classes before SSM and EC2 calls shared them; kept for old code.
+ECSUnreachableError = AWSUnreachableError
+ECSThrottledError = AWSThrottledError
+ECSServerError = AWSServerError
+ECSAccessDeniedError = AWSAccessDeniedError

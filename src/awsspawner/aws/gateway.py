@@ -137,7 +137,8 @@ class ECSGateway:
         task: str | None = None,
     ) -> dict[str, Any]:
         """Call ECS ``operation`` with ``params``; ``cluster``/``task`` label errors."""
-        client = await self._client()
+        # Building the client may already ask AWS (assume-role credentials): same translation.
+        client = await aws_call("CreateClient", self._client(), cluster=cluster, task=task)
         response: dict[str, Any] = await aws_call(
             operation,
             getattr(client, xform_name(operation))(**params),

@@ -1,4 +1,5 @@
-"""Where is a container instance? The node-address resolvers, in the order admins choose.
+"""Where is a container instance? The node-address sources, in the order admins choose
+(``c.AWSSpawner.address_resolvers``).
 
 A task in bridge or host mode listens on its node; the node's address is not in the task's
 description. For EC2 nodes EC2 knows it; for ECS Anywhere (``mi-``) nodes only the operator or
@@ -166,7 +167,7 @@ class NodeAddressSource(Protocol):
         """The node's address, or None when this resolver cannot tell."""
 
 
-class ContainerAttributeResolver:
+class ContainerAttributeSource:
     name = "container-attribute"
 
     def __init__(self, attribute: str) -> None:
@@ -179,7 +180,7 @@ class ContainerAttributeResolver:
         return value.strip() if value and policy.accepts(value) else None
 
 
-class EC2InstanceResolver:
+class EC2InstanceSource:
     name = "ec2-instance"
 
     async def address(
@@ -187,7 +188,7 @@ class EC2InstanceResolver:
     ) -> str | None:
         if not node.instance_id.startswith("i-"):
             return None
-        ec2 = await clients("ec2")
+        ec2 = await aws_call("CreateClient", clients("ec2"))
         answer = await aws_call(
             "DescribeInstances", ec2.describe_instances(InstanceIds=[node.instance_id])
         )
@@ -199,7 +200,7 @@ class EC2InstanceResolver:
         return None
 
 
-class SSMInstanceInformationResolver:
+class SSMInstanceInformationSource:
     name = "ssm-instance-information"
 
     async def address(
@@ -207,7 +208,7 @@ class SSMInstanceInformationResolver:
     ) -> str | None:
         if not node.instance_id.startswith("mi-"):
             return None
-        ssm = await clients("ssm")
+        ssm = await aws_call("CreateClient", clients("ssm"))
         answer = await aws_call(
             "DescribeInstanceInformation",
             ssm.describe_instance_information(
@@ -221,7 +222,7 @@ class SSMInstanceInformationResolver:
         return None
 
 
-class SSMInventoryResolver:
+class SSMInventorySource:
     name = "ssm-inventory"
 
     async def address(
@@ -229,7 +230,7 @@ class SSMInventoryResolver:
     ) -> str | None:
         if not node.instance_id.startswith("mi-"):
             return None
-        ssm = await clients("ssm")
+        ssm = await aws_call("CreateClient", clients("ssm"))
         answer = await aws_call(
             "ListInventoryEntries",
             ssm.list_inventory_entries(InstanceId=node.instance_id, TypeName="AWS:Network"),
@@ -245,7 +246,7 @@ class SSMInventoryResolver:
         )
 
 
-class SSMCommandResolver:
+class SSMCommandSource:
     name = "ssm-command"
 
     def __init__(self, timeout: float = 20.0) -> None:
@@ -256,7 +257,7 @@ class SSMCommandResolver:
     ) -> str | None:
         if not node.instance_id.startswith("mi-"):
             return None
-        ssm = await clients("ssm")
+        ssm = await aws_call("CreateClient", clients("ssm"))
         sent = await aws_call(
             "SendCommand",
             ssm.send_command(
@@ -296,11 +297,11 @@ class SSMCommandResolver:
 #: Every node-address source by the name ``c.AWSSpawner.address_resolvers`` lists it under;
 #: each is built from (the container attribute's name, the SSM command's timeout).
 SOURCES: dict[str, Callable[[str, float], NodeAddressSource]] = {
-    "container-attribute": lambda attribute, _timeout: ContainerAttributeResolver(attribute),
-    "ec2-instance": lambda _attribute, _timeout: EC2InstanceResolver(),
-    "ssm-instance-information": lambda _attribute, _timeout: SSMInstanceInformationResolver(),
-    "ssm-inventory": lambda _attribute, _timeout: SSMInventoryResolver(),
-    "ssm-command": lambda _attribute, timeout: SSMCommandResolver(timeout),
+    "container-attribute": lambda attribute, _timeout: ContainerAttributeSource(attribute),
+    "ec2-instance": lambda _attribute, _timeout: EC2InstanceSource(),
+    "ssm-instance-information": lambda _attribute, _timeout: SSMInstanceInformationSource(),
+    "ssm-inventory": lambda _attribute, _timeout: SSMInventorySource(),
+    "ssm-command": lambda _attribute, timeout: SSMCommandSource(timeout),
 }
 ADDRESS_RESOLVERS = tuple(SOURCES)
 

@@ -140,7 +140,10 @@ def _check_strategy_item(index: int, item: Any) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class SpawnSettings:
-    """The values one spawn uses, taken from the spawner's traits (plus any profile)."""
+    """The values one spawn uses, taken from the spawner's traits (plus any profile).
+
+    No field has a default: every value comes from a trait (``c.AWSSpawner.<name>``), whose
+    default is the only one, so the two can never disagree."""
 
     aws_region: str
     task_cluster_name: str
@@ -148,27 +151,27 @@ class SpawnSettings:
     task_container_name: str
     hub_id: str
     launch: LaunchMode
-    task_definition_arn: str = ""
-    task_security_groups: tuple[str, ...] = ()
-    task_subnets: tuple[str, ...] = ()
-    assign_public_ip: bool = False
-    platform_version: str = ""
-    cpu: int | None = None
-    memory: int | None = None
-    memory_reservation: int | None = None
-    notebook_scheme: str = "http"
-    notebook_args: tuple[str, ...] = ()
-    task_role_arn: str = ""
-    image: str = ""
-    task_owner_tag_name: str = "Jupyter-User"
-    task_tags: Mapping[str, str] = field(default_factory=dict)
-    propagate_tags: str = "TASK_DEFINITION"
-    enable_ecs_managed_tags: bool = True
-    placement_constraints: tuple[Mapping[str, Any], ...] = ()
-    port_range_start: int = 8000
-    port_range_end: int = 9000
-    use_dynamic_port: bool = False
-    cmd: tuple[str, ...] = ()
+    task_definition_arn: str
+    task_security_groups: tuple[str, ...]
+    task_subnets: tuple[str, ...]
+    assign_public_ip: bool
+    platform_version: str
+    cpu: int | None
+    memory: int | None
+    memory_reservation: int | None
+    notebook_scheme: str
+    notebook_args: tuple[str, ...]
+    task_role_arn: str
+    image: str
+    task_owner_tag_name: str
+    task_tags: Mapping[str, str]
+    propagate_tags: str
+    enable_ecs_managed_tags: bool
+    placement_constraints: tuple[Mapping[str, Any], ...]
+    port_range_start: int
+    port_range_end: int
+    use_dynamic_port: bool
+    cmd: tuple[str, ...]
     #: Environment variables a profile adds on top of JupyterHub's (key ``environment``).
     environment_overrides: Mapping[str, str] = field(default_factory=dict)
 
@@ -198,7 +201,7 @@ class SpawnSettings:
             kwargs["environment_overrides"] = {
                 str(k): str(v) for k, v in dict(values["environment"] or {}).items()
             }
-        kwargs["launch"] = LaunchMode.parse(values.get("launch_type", "FARGATE"))
+        kwargs["launch"] = LaunchMode.parse(values["launch_type"])
         settings = cls(**kwargs)
         settings.check()
         return settings
