@@ -19,7 +19,7 @@ from .aws.gateway import ECSGateway
 from .aws.tasks import exit_code
 from .aws.watcher import TaskWatcher
 from .errors import AWSError
-from .launch.tags import TAG_SPAWN, escape_tag_value
+from .launch.tags import TAG_SPAWN, escape_tag_value, started_by_for_hub
 from .state import TaskState
 
 __all__ = ["ServerTask", "Timings"]
@@ -45,7 +45,7 @@ class ServerTask:
     #: used when the state names none (a state saved before RunTask)
     cluster: str
     container: str
-    started_by: str
+    hub_id: str
     timings: Timings
     log: logging.Logger | logging.LoggerAdapter
 
@@ -57,7 +57,7 @@ class ServerTask:
             return
         task = await self.gateway.find_tagged_task(
             state.task_cluster or self.cluster,
-            self.started_by,
+            started_by_for_hub(self.hub_id),
             TAG_SPAWN,
             escape_tag_value(state.client_token),
         )

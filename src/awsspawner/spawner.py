@@ -445,7 +445,7 @@ class AWSSpawner(ProfileChoice):
             watcher=self.task_watcher(gateway),
             cluster=self.task_cluster_name,
             container=self.task_container_name,
-            started_by=started_by_for_hub(self.hub_id),
+            hub_id=self.hub_id,
             timings=Timings(
                 poll_interval=self.poll_interval,
                 startup_poll_interval=self.startup_poll_interval,

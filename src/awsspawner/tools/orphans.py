@@ -114,7 +114,7 @@ class _Candidate:
         return f"user {_shown(self.user)!r}, server {_shown(self.server)!r}"
 
 
-def _not_ours(task: Mapping[str, Any], tags: Mapping[str, str], hub_tag: str) -> str:
+def _not_ours(tags: Mapping[str, str], hub_tag: str) -> str:
     """Why the reaper must not judge this task at all, or ""."""
     if TAG_USER not in tags or TAG_SERVER not in tags:
         return "no awsspawner:user/awsspawner:server tags; not ours to judge"
@@ -141,7 +141,7 @@ def decide(
     tasks = list(tasks)
     for index, task in enumerate(tasks):
         arn, tags = str(task.get("taskArn", "")), task_tags(task)
-        why = _not_ours(task, tags, hub_tag)
+        why = _not_ours(tags, hub_tag)
         if why:
             decided[index] = Decision(arn, "skip", why)
             continue
@@ -171,11 +171,11 @@ def _judge(
     arn = str(candidate.task.get("taskArn", ""))
     renamed = _renamed_owner(candidate, unclaimed, window=max(grace, CLOCK_SKEW))
     if renamed is not None:
-        unclaimed.pop((escape_tag_value(renamed.user), escape_tag_value(renamed.name)))
-        after = (candidate.created or 0.0) - (renamed.started or 0.0)  # both known here
+        key, after = renamed
+        server = unclaimed.pop(key)  # one task per server
         why = (
             f"{candidate.owner}: created {after:.0f} s "
-            f"after user {renamed.user!r} started server {renamed.name!r}, which has no task "
+            f"after user {server.user!r} started server {server.name!r}, which has no task "
             "of its own (a renamed user?)"
         )
         return Decision(arn, "keep", why)
@@ -197,18 +197,19 @@ def _judge(
 
 def _renamed_owner(
     candidate: _Candidate, unclaimed: Mapping[tuple[str, str], ActiveServer], *, window: float
-) -> ActiveServer | None:
+) -> tuple[tuple[str, str], float] | None:
     """The server a user renamed while it ran would be: one of the same name with no task of
     its own whose spawn began shortly before this task was created (the task's tags keep the
-    old name, and the REST API shows no user ids to match on). The closest one, or None."""
+    old name, and the REST API shows no user ids to match on). The closest one's key and how
+    many seconds after its spawn began the task was created, or None."""
     if candidate.created is None:
         return None
     created = candidate.created
     fitting = [
-        (created - server.started, server)
-        for (_user, name), server in unclaimed.items()
-        if name == candidate.server
+        (key, created - server.started)
+        for key, server in unclaimed.items()
+        if key[1] == candidate.server
         and server.started is not None
         and server.started - CLOCK_SKEW <= created <= server.started + window
     ]
-    return min(fitting, key=lambda pair: abs(pair[0]))[1] if fitting else None
+    return min(fitting, key=lambda pair: abs(pair[1])) if fitting else None

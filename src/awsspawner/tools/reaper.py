@@ -173,20 +173,20 @@ async def confirm_stop(
         try:
             name = unescape_tag_value(decision.user)
         except ValueError:
-            again = (await fresh()).active.get((decision.user, decision.server))
-            if again is not None and again.could_own(decision.created):
-                return Decision(
-                    decision.arn, "keep", f"{again.user!r}: the server is {again.state}"
-                )
+            name = None
+    if name is None:
+        view = await fresh()
+    else:
+        now = await hub.user_servers(name)
+        if now is None:
             return decision
-    now = await hub.user_servers(name)
-    if now is None:
-        return decision
-    view = HubServers()
-    view.add(name, now)
-    again = view.active.get((escape_tag_value(name), decision.server))
+        view = HubServers()
+        view.add(name, now)
+    # The tag values are the escaped names, as HubServers keys them.
+    again = view.active.get((decision.user, decision.server))
     if again is not None and again.could_own(decision.created):
-        return Decision(decision.arn, "keep", f"user {name!r}: the server is {again.state} now")
+        why = f"user {again.user!r}: the server is {again.state} now"
+        return Decision(decision.arn, "keep", why)
     return decision
 
 
