@@ -52,15 +52,20 @@ def _post(url: str, body: bytes = b"") -> None:
 
 @pytest.fixture(scope="session")
 def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server process on a free 127.0.0.1 port, for the whole test session."""
+    """A moto server process on a free 127.0.0.1 port, for the whole test session.
+
+    Plain moto's ECS and SSM behind the emulator's strict mode (tests/emulator/strict.py):
+    requests real AWS refuses are refused here too."""
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
     log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tests.emulator.server", "--no-extensions",
+         "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        cwd=HERE.parent,
     )
     try:
         deadline = time.monotonic() + 30

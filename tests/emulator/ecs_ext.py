@@ -273,10 +273,14 @@ def run_task(self: Any) -> ActionResult:
             tasks = [backend.tasks[cluster.name][arn] for arn in arns]
             return ActionResult({"tasks": tasks, "failures": []})
     strategy = params.get("capacityProviderStrategy") or []
+    # Neither a launch type nor a strategy: the cluster's default strategy decides, as in ECS.
+    chosen = strategy or (
+        [] if params.get("launchType") else cluster.default_capacity_provider_strategy or []
+    )
     fargate = params.get("launchType") == "FARGATE" or (
         not params.get("launchType")
-        and strategy
-        and strategy[0].get("capacityProvider") in ("FARGATE", "FARGATE_SPOT")
+        and chosen
+        and chosen[0].get("capacityProvider") in ("FARGATE", "FARGATE_SPOT")
     )
     if fargate:
         tasks = backend.run_task(

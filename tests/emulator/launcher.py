@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config as BotoConfig
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -103,6 +104,9 @@ class Emulator:
     proxy_url: str = ""
     processes: list[Process] = field(default_factory=list)
     agents: list[Agent] = field(default_factory=list)
+    #: Strict mode (tests/emulator/strict.py): on for every test layer, the demo and the
+    #: benchmark. Off only where a test shows what plain moto would accept.
+    strict: bool = True
     _vpc_subnet: str | None = None
 
     # ------------------------------------------------------------------------ processes
@@ -143,13 +147,15 @@ class Emulator:
 
     def start(self, with_proxy: bool = True) -> Emulator:
         port = free_port()
-        server = self._spawn(
-            "server", ["-m", "tests.emulator.server", "-H", "127.0.0.1", "-p", str(port)]
-        )
+        args = ["-m", "tests.emulator.server", "-H", "127.0.0.1", "-p", str(port)]
+        server = self._spawn("server", args if self.strict else [*args, "--lenient"])
         self.server_url = f"http://127.0.0.1:{port}"
         self._wait(
             server, lambda: http("GET", f"{self.server_url}/_emulator/health")["ok"], "emulator"
         )
+        health = http("GET", f"{self.server_url}/_emulator/health")
+        if health.get("strict") is not self.strict:
+            raise RuntimeError(f"the emulator's strict mode is {health.get('strict')}, not {self.strict}")
         if with_proxy:
             port = free_port()
             ready = self.workdir / "proxy.ready"
@@ -214,14 +220,18 @@ class Emulator:
             http("POST", f"{self.proxy_url}/_proxy/reset")
         self._vpc_subnet = None
 
-    def client(self, service: str, *, through_proxy: bool = False) -> Any:
-        """A plain boto3 client for test setup and inspection."""
+    def client(self, service: str, *, through_proxy: bool = False, validate: bool = True) -> Any:
+        """A plain boto3 client for test setup and inspection.
+
+        ``validate=False`` turns botocore's own parameter validation off, so a request that
+        botocore would refuse reaches the emulator (whose strict mode must refuse it too)."""
         return boto3.client(
             service,
             region_name=REGION,
             endpoint_url=self.proxy_url if through_proxy else self.server_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            config=BotoConfig(parameter_validation=validate),
         )
 
     def stats(self) -> dict[str, Any]:

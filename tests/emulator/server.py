@@ -1,14 +1,19 @@
 """The emulator server: moto with the ECS and SSM extensions, in a process of its own.
 
-Same command line as ``moto_server``::
+Same command line as ``moto_server``, plus ``--lenient`` and ``--no-extensions``::
 
     python -m tests.emulator.server -H 127.0.0.1 -p 5000
+
+Strict mode (:mod:`tests.emulator.strict`) is on: requests real AWS refuses are refused here
+too. ``--lenient`` turns it off, for a test that shows what plain moto would let through.
+``--no-extensions`` serves plain moto's ECS and SSM behind strict mode (the unit tests' "moto"
+layer: moto's own lifecycle, AWS's request rules).
 
 It checks first that the moto internals it patches are where it expects them
 (:func:`selftest`) and refuses to start otherwise. Besides the AWS APIs it answers a small
 control API for tests and agents, under ``/_emulator/``:
 
-* ``GET  /_emulator/health``: ``{"ok": true, "moto": "<version>"}``
+* ``GET  /_emulator/health``: ``{"ok": true, "moto": "<version>", "strict": <bool>}``
 * ``POST /_emulator/managed-instances``: declare an ``mi-`` node's SSM view (see ssm_ext)
 * ``POST /_emulator/fargate-agents``: ``{"agent": id, "present": bool}``; while any agent is
   present, Fargate tasks start at PROVISIONING and wait for it
@@ -95,6 +100,7 @@ class ControlAPI:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         from .ecs_ext import STATE
         from .ssm_ext import SSM_STATE
+        from .strict import SWITCH
 
         path = environ.get("PATH_INFO", "")
         if path == "/moto-api/reset":
@@ -107,7 +113,7 @@ class ControlAPI:
         body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
         try:
             if path == "/_emulator/health":
-                answer: Any = {"ok": True, "moto": moto.__version__}
+                answer: Any = {"ok": True, "moto": moto.__version__, "strict": SWITCH.enabled}
             elif path == "/_emulator/managed-instances":
                 answer = SSM_STATE.declare(body)
             elif path == "/_emulator/fargate-agents":
@@ -129,10 +135,18 @@ class ControlAPI:
 
 def main(argv: list[str] | None = None) -> None:
     selftest()
-    from . import ecs_ext, ssm_ext
+    from . import ecs_ext, ssm_ext, strict
 
-    ecs_ext.install()
-    ssm_ext.install()
+    args = list(argv if argv is not None else sys.argv[1:])
+    if "--lenient" in args:
+        args.remove("--lenient")
+        strict.SWITCH.enabled = False
+    if "--no-extensions" in args:
+        args.remove("--no-extensions")
+    else:
+        ecs_ext.install()
+        ssm_ext.install()
+    strict.install()
     plain = moto_server.DomainDispatcherApplication
 
     class WithControlAPI(plain):  # type: ignore[misc, valid-type]
@@ -140,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             return ControlAPI(super().__call__)(environ, start_response)
 
     moto_server.DomainDispatcherApplication = WithControlAPI
-    moto_server.main(argv if argv is not None else sys.argv[1:])
+    moto_server.main(args)
 
 
 if __name__ == "__main__":
