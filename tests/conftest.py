@@ -61,8 +61,16 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
     log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulator.server", "--no-extensions",
-         "-H", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "tests.emulator.server",
+            "--no-extensions",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=HERE.parent,

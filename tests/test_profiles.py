@@ -5,22 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 from typing import Any
 
 import pytest
+from jupyterhub.objects import Hub
 from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import TraitError
 
+from awsspawner import AWSSpawner
 from awsspawner.errors import ConfigurationError
 from awsspawner.launch.run_task import build_run_task_request
 from awsspawner.profiles.form import options_from_form, render_form
 from awsspawner.profiles.menu import ChoiceError, choose, merge_overrides, parse_profiles
 from awsspawner.profiles.options import OVERRIDABLE, check_user_options
 
-from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner
+from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner, stand_in_user
 from .emulator.launcher import Emulator
+from .helpers import http_status
+from .test_real_ecs_rules import accepted_by_ecs
 from .test_requests import load_config, seed_spawner, taskdef
+
+# "0.0.0.0" inside a task: the agent rewrites it to the address the task's network gives it.
+SERVER = [sys.executable, "-m", "http.server", "8888", "--bind", "0.0.0.0"]  # noqa: S104
 
 IMAGE_OPTION = {
     "display_name": "Image",
@@ -249,7 +257,7 @@ def test_seed_readme_profiles_produce_their_requests() -> None:
     expected = {
         "small": ("512", "1024", None, "awsvpc"),
         "medium": ("1024", "2048", None, "awsvpc"),
-        "gpu": ("4096", "8192", "EC2", "bridge"),
+        "gpu": ("4096", "8192", "EC2", "awsvpc"),
         "dev": ("1024", "2048", "EXTERNAL", "bridge"),
         "prod": ("2048", "4096", "EXTERNAL", "bridge"),
         "high-mem": ("2048", "8192", "EXTERNAL", "host"),
@@ -276,6 +284,10 @@ def test_seed_readme_profiles_produce_their_requests() -> None:
         if slug in ("small", "medium"):  # the README's base strategy: Fargate Spot
             assert request["capacityProviderStrategy"][0]["capacityProvider"] == "FARGATE_SPOT"
             assert "placementConstraints" not in request
+        if network == "awsvpc":  # the README's assign_public_ip = True: only Fargate gets one
+            vpc = request["networkConfiguration"]["awsvpcConfiguration"]
+            assert vpc["assignPublicIp"] == ("DISABLED" if slug == "gpu" else "ENABLED")
+        accepted_by_ecs(request)  # what real ECS would say, as strict mode knows it
 
 
 # ---------------------------------------------------------------- spawns through the emulator
@@ -319,6 +331,76 @@ async def run_task_request_of(spawner: Any, emulator: Emulator) -> dict[str, Any
     with pytest.raises(asyncio.TimeoutError):  # the agent holds tasks in PENDING
         await asyncio.wait_for(spawner.start(), timeout=1.5)
     return seen
+
+
+async def test_seed_readme_gpu_profile_spawns_on_an_ec2_instance(emulator: Emulator) -> None:
+    """The original README's configuration and profiles as they are (a Fargate Spot base with
+    assign_public_ip = True, a GPU profile on EC2, an image per profile), against one awsvpc
+    revision for both Fargate and EC2, under strict mode: the GPU profile's server runs on an
+    EC2 instance and answers."""
+    ecs = emulator.client("ecs")
+    ecs.create_cluster(clusterName=CLUSTER)
+    ecs.register_task_definition(
+        family="jupyter-notebook",
+        networkMode="awsvpc",
+        requiresCompatibilities=["EC2", "FARGATE"],
+        cpu="1024",
+        memory="2048",
+        containerDefinitions=[
+            {
+                "name": "notebook",
+                "image": "quay.io/jupyter/base-notebook:2026-01-01",
+                "memory": 512,
+                "portMappings": [{"containerPort": 8888}],
+            }
+        ],
+    )
+    subnet = emulator.loopback_subnet()
+    group = emulator.client("ec2").create_security_group(
+        GroupName="notebooks",
+        Description="notebooks",
+        VpcId=emulator.client("ec2").describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"],
+    )["GroupId"]
+    # The README's base placement constraint (attribute:ecs.instance-type =~ t3.*) applies to
+    # the GPU profile too: the emulator's EC2 instances are t3.medium.
+    emulator.add_agent(
+        CLUSTER, address="127.0.0.62", options=["--cpu", "8192", "--memory", "16384"]
+    )
+    config = load_config("seed_readme_config.py", "seed_readme_profiles.py")
+    here = {
+        "task_cluster_name": CLUSTER,
+        "task_subnets": [subnet],
+        "task_security_groups": [group],
+        "cmd": SERVER,
+        "aws_max_attempts": 1,
+        "startup_poll_interval": 0.05,
+        # The README's notebook_args are jupyter-server options; the stand-in server
+        # (http.server) would refuse them.
+        "notebook_args": [],
+    }
+    for key, value in here.items():
+        config.AWSSpawner[key] = value
+    spawner = AWSSpawner(config=config, user=stand_in_user(), hub=Hub(), api_token="tok")
+    spawner.orm_spawner = None
+    spawner.user_options = {"profile": "gpu"}
+    seen: dict[str, Any] = {}
+
+    def hook(_spawner: Any, request: dict[str, Any]) -> dict[str, Any]:
+        seen.update(request)
+        return request
+
+    spawner.modify_run_task_hook = hook
+    url = await asyncio.wait_for(spawner.start(), timeout=60)
+    try:
+        assert seen["launchType"] == "EC2"
+        assert seen["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+        assert seen["taskDefinition"] != "jupyter-notebook"  # derived for the profile's image
+        task = ecs.describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])["tasks"][0]
+        assert task["launchType"] == "EC2"
+        assert task["containerInstanceArn"]
+        assert await asyncio.to_thread(http_status, url) == 200
+    finally:
+        await spawner.stop()
 
 
 async def test_rest_options_choose_the_profile_and_reset_between_spawns(

@@ -181,7 +181,7 @@ def test_empty_strategy_sends_neither_launch_field() -> None:
 def test_capacity_provider_strategy_is_sent_verbatim() -> None:
     strategy = [
         {"capacityProvider": "gpu-asg", "weight": 1, "base": 0},
-        {"capacityProvider": "FARGATE", "weight": 3},
+        {"capacityProvider": "cpu-asg", "weight": 3},
     ]
     request = request_for(make_spawner(launch_type=strategy))
     assert request["capacityProviderStrategy"] == strategy
@@ -196,13 +196,6 @@ def test_awsvpc_task_definition_needs_subnets_even_on_ec2() -> None:
     spawner = make_spawner(launch_type="EC2", task_subnets=[])
     with pytest.raises(ConfigurationError, match=r"c.AWSSpawner.task_subnets: is required"):
         request_for(spawner, "awsvpc")
-
-
-def test_public_ip_on_ec2_awsvpc_is_refused() -> None:
-    spawner = make_spawner(launch_type="EC2", assign_public_ip=True)
-    with pytest.raises(ConfigurationError, match="assign_public_ip"):
-        request_for(spawner, "awsvpc")
-    request_for(spawner, "bridge")  # nothing to assign there: fine
 
 
 def test_fargate_needs_an_awsvpc_task_definition() -> None:

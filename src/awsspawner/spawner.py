@@ -42,7 +42,7 @@ from .errors import (
 )
 from .launch.run_task import SpawnIdentity, build_run_task_request
 from .launch.spawn_settings import SpawnSettings
-from .launch.tags import TAG_PORT, started_by_for_hub
+from .launch.tags import started_by_for_hub
 from .launch.task_definitions import TaskDefinitionInfo
 from .profiles.options import ProfileChoice, check_user_options
 from .progress import ProgressLog
@@ -101,12 +101,7 @@ class AWSSpawner(ProfileChoice):
         # Configuration mistakes surface when the hub builds the spawner, not at a spawn.
         self.authentication  # noqa: B018 - builds and checks the authentication object
         settings = self.spawn_settings()
-        if settings.placement_constraints and not settings.sends_placement_constraints:
-            self.log.warning(
-                "c.AWSSpawner.placement_constraints is not sent for launch_type %s: Fargate "
-                "does not support placement constraints",
-                settings.launch.describe(),
-            )
+        self._warn_adjustments(settings)
         if settings.task_definition_arn and settings.image:
             self.log.warning(
                 "c.AWSSpawner.image is not used: c.AWSSpawner.task_definition_arn names the "
@@ -182,9 +177,8 @@ class AWSSpawner(ProfileChoice):
             command=self.server_command(settings),
             environment={**self.get_env(), **settings.environment_overrides},
             client_token=token,
+            port=self.task_port or "",
         )
-        if self.task_port:
-            request["tags"].append({"key": TAG_PORT, "value": self.task_port})
         hook = self.modify_run_task_hook
         if hook is not None:
             changed = hook(self, request)
@@ -211,6 +205,7 @@ class AWSSpawner(ProfileChoice):
         except ConfigurationError as exc:
             where = f"profile {profile!r}: " if profile else ""
             raise spawn_failure(where + str(exc), "configuration") from None
+        self._warn_adjustments(settings, profile)  # a profile_list function's, seen only now
         progress = self._progress = self._new_progress_log()
         # A host-network server on a port another process took exits at once: try again on
         # another port (a new attempt, with a new clientToken).

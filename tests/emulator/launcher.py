@@ -155,7 +155,9 @@ class Emulator:
         )
         health = http("GET", f"{self.server_url}/_emulator/health")
         if health.get("strict") is not self.strict:
-            raise RuntimeError(f"the emulator's strict mode is {health.get('strict')}, not {self.strict}")
+            raise RuntimeError(
+                f"the emulator's strict mode is {health.get('strict')}, not {self.strict}"
+            )
         if with_proxy:
             port = free_port()
             ready = self.workdir / "proxy.ready"

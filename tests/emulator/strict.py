@@ -73,7 +73,9 @@ def validate_shape(service: str, operation: str, params: Mapping[str, Any]) -> N
         return
     report = ParamValidator().validate(dict(params), shape)
     if report.has_errors():
-        raise StrictError(SHAPE_ERROR_CODE.get(service, "ValidationException"), report.generate_report())
+        raise StrictError(
+            SHAPE_ERROR_CODE.get(service, "ValidationException"), report.generate_report()
+        )
 
 
 # --------------------------------------------------------------------------------- ECS rules
@@ -83,7 +85,9 @@ def _invalid(message: str) -> StrictError:
     return StrictError("InvalidParameterException", message)
 
 
-def check_strategy(strategy: Sequence[Mapping[str, Any]], where: str = "capacityProviderStrategy") -> None:
+def check_strategy(
+    strategy: Sequence[Mapping[str, Any]], where: str = "capacityProviderStrategy"
+) -> None:
     """The limits of a capacity provider strategy (CapacityProviderStrategyItem reference)."""
     if len(strategy) > MAX_STRATEGY_ITEMS:
         raise _invalid(
@@ -96,6 +100,12 @@ def check_strategy(strategy: Sequence[Mapping[str, Any]], where: str = "capacity
         raise _invalid(
             "Only one capacity provider in a capacity provider strategy can have a base "
             f"defined; {', '.join(map(str, with_base))} do."
+        )
+    providers = {str(item.get("capacityProvider")) for item in strategy}
+    if providers & FARGATE_PROVIDERS and providers - FARGATE_PROVIDERS:
+        raise _invalid(
+            "A capacity provider strategy cannot contain both Fargate and Auto Scaling group "
+            "capacity providers."
         )
     # The reference: when several providers are given, at least one needs a weight above 0.
     if len(strategy) > 1 and not any(int(item.get("weight") or 0) > 0 for item in strategy):
@@ -121,7 +131,9 @@ def _tag_map(tags: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
     return {str(t.get("key")): str(t.get("value", "")) for t in tags or ()}
 
 
-def _launch_is_fargate(params: Mapping[str, Any], cluster_default: Sequence[Mapping[str, Any]]) -> bool:
+def _launch_is_fargate(
+    params: Mapping[str, Any], cluster_default: Sequence[Mapping[str, Any]]
+) -> bool:
     """True only when the task certainly lands on Fargate."""
     if params.get("launchType"):
         return params["launchType"] == "FARGATE"
@@ -130,7 +142,9 @@ def _launch_is_fargate(params: Mapping[str, Any], cluster_default: Sequence[Mapp
     return bool(providers) and providers <= FARGATE_PROVIDERS
 
 
-def check_run_task(params: Mapping[str, Any], revision: Any, cluster_default: Sequence[Mapping[str, Any]]) -> None:
+def check_run_task(
+    params: Mapping[str, Any], revision: Any, cluster_default: Sequence[Mapping[str, Any]]
+) -> None:
     """RunTask's rules; ``revision`` is moto's TaskDefinition the request names."""
     strategy = params.get("capacityProviderStrategy") or []
     if params.get("launchType") and strategy:
@@ -183,7 +197,9 @@ def ecs_rules(operation: str, params: Mapping[str, Any], backend: Any) -> None:
     elif operation == "TagResource":
         _caller_tag_keys(params.get("tags"))
     elif operation in ("CreateCluster", "PutClusterCapacityProviders"):
-        check_strategy(params.get("defaultCapacityProviderStrategy") or [], "defaultCapacityProviderStrategy")
+        check_strategy(
+            params.get("defaultCapacityProviderStrategy") or [], "defaultCapacityProviderStrategy"
+        )
     elif operation in ("CreateService", "UpdateService"):
         check_strategy(params.get("capacityProviderStrategy") or [])
 
@@ -192,7 +208,7 @@ def ecs_rules(operation: str, params: Mapping[str, Any], backend: Any) -> None:
 
 
 class _Switch:
-    """Whether strict mode is on in this server process (the server's ``--lenient`` turns it off)."""
+    """Whether strict mode is on in this server process (``--lenient`` turns it off)."""
 
     enabled = True
 
@@ -209,7 +225,9 @@ def _patched_call_action(original: Any, service: str) -> Any:
                 operation = self._get_action()
                 params = json.loads(self.body or "{}") if self.body else {}
                 if not isinstance(params, dict):
-                    raise StrictError(SHAPE_ERROR_CODE[service], "The request body is not a JSON object.")
+                    raise StrictError(
+                        SHAPE_ERROR_CODE[service], "The request body is not a JSON object."
+                    )
                 validate_shape(service, operation, params)
                 if service == "ecs":
                     ecs_rules(operation, params, self.ecs_backend)

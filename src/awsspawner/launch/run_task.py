@@ -8,9 +8,13 @@ that earlier ECS spawners broke, and that botocore or ECS reject:
 * ``taskRoleArn`` only when one is configured;
 * ``launchType`` and ``capacityProviderStrategy`` never together, and no empty strategy;
 * ``networkConfiguration`` only for awsvpc task definitions, with ``assignPublicIp`` spelled
-  out (a public notebook port would bypass the hub's proxy);
+  out (a public notebook port would bypass the hub's proxy), and ENABLED only where ECS gives
+  public IPs (Fargate; not EC2, EC2 capacity providers or EXTERNAL);
+* no task definition with networkMode ``none`` (its notebook could never be reached);
 * ``placementConstraints`` only where ECS accepts them (not on Fargate);
-* ``startedBy`` identifies the hub, tags identify user, server and hub, in ECS's characters.
+* ``startedBy`` identifies the hub, tags identify user, server and hub, in ECS's characters;
+* at most 50 tags on the task, counting those ``propagateTags=TASK_DEFINITION`` copies from
+  the revision.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from typing import Any
 from ..errors import ConfigurationError
 from .spawn_settings import SpawnSettings
 from .tags import (
+    MAX_TAGS,
     TAG_HUB,
+    TAG_PORT,
     TAG_PROFILE,
     TAG_SERVER,
     TAG_SPAWN,
     TAG_USER,
     TAG_USER_ID,
+    counted_tags,
     escape_tag_value,
     started_by_for_hub,
 )
@@ -55,9 +62,9 @@ class SpawnIdentity:
 
 
 def build_tags(
-    settings: SpawnSettings, identity: SpawnIdentity, client_token: str = ""
+    settings: SpawnSettings, identity: SpawnIdentity, client_token: str = "", port: str = ""
 ) -> list[dict[str, str]]:
-    """The task's tags: the admin's ``task_tags``, then owner, user, server, hub, spawn."""
+    """The task's tags: the admin's ``task_tags``, then owner, user, server, hub, spawn, port."""
     tags = dict(settings.task_tags)
     user = escape_tag_value(identity.username)
     tags[settings.task_owner_tag_name] = user
@@ -70,7 +77,30 @@ def build_tags(
         tags[TAG_PROFILE] = escape_tag_value(identity.profile)
     if client_token:
         tags[TAG_SPAWN] = escape_tag_value(client_token)
+    if port:
+        tags[TAG_PORT] = port
     return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def _check_tag_budget(
+    settings: SpawnSettings, taskdef: TaskDefinitionInfo, tags: list[dict[str, str]]
+) -> None:
+    """ECS refuses RunTask when the task would carry more than 50 tags; with
+    ``propagateTags=TASK_DEFINITION`` the revision's tags are copied onto it and count."""
+    if settings.propagate_tags != "TASK_DEFINITION":
+        return
+    own = {tag["key"]: tag["value"] for tag in tags}
+    # A key on both sides ends up as one tag on the task (the request's value wins).
+    total = counted_tags({**taskdef.tags, **own})
+    if total > MAX_TAGS:
+        raise ConfigurationError(
+            "task_tags",
+            f"the task would carry {total} tags, ECS allows {MAX_TAGS}: awsspawner and "
+            f"c.AWSSpawner.task_tags set {counted_tags(own)}, and c.AWSSpawner.propagate_tags "
+            f"= 'TASK_DEFINITION' copies the {counted_tags(taskdef.tags)} tags of "
+            f"{taskdef.arn}. Remove task_tags, tags of the task definition, or set "
+            "c.AWSSpawner.propagate_tags = 'NONE'",
+        )
 
 
 def _launch_fields(settings: SpawnSettings) -> dict[str, Any]:
@@ -84,6 +114,13 @@ def _launch_fields(settings: SpawnSettings) -> dict[str, Any]:
 
 def _network_fields(settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> dict[str, Any]:
     launch = settings.launch
+    if taskdef.network_mode == "none":
+        raise ConfigurationError(
+            "task_definition_family",
+            f"{taskdef.arn} uses networkMode 'none': its containers have no network, so the "
+            "hub could never reach the notebook server; use awsvpc (Fargate, EC2), bridge or "
+            "host (EC2, EXTERNAL)",
+        )
     if taskdef.network_mode != "awsvpc":
         if launch.certainly_fargate:
             raise ConfigurationError(
@@ -96,25 +133,19 @@ def _network_fields(settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> dic
         raise ConfigurationError(
             "task_definition_family",
             f"{taskdef.arn} uses networkMode 'awsvpc', which ECS Anywhere (EXTERNAL) does "
-            "not support; use bridge, host or none",
+            "not support; use bridge or host",
         )
     if not settings.task_subnets:
         raise ConfigurationError(
             "task_subnets",
             f"is required: task definition {taskdef.arn} uses awsvpc networking",
         )
-    if settings.assign_public_ip and launch.certainly_ec2:
-        raise ConfigurationError(
-            "assign_public_ip",
-            "must be False for awsvpc tasks with launch_type EC2: ECS gives public IPs only "
-            "to Fargate tasks",
-        )
     return {
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": list(settings.task_subnets),
                 "securityGroups": list(settings.task_security_groups),
-                "assignPublicIp": "ENABLED" if settings.assign_public_ip else "DISABLED",
+                "assignPublicIp": "ENABLED" if settings.sends_public_ip else "DISABLED",
             }
         }
     }
@@ -162,8 +193,11 @@ def build_run_task_request(
     command: Sequence[str] | None,
     environment: Mapping[str, str],
     client_token: str,
+    port: str = "",
 ) -> dict[str, Any]:
-    """The complete RunTask kwargs for one spawn. Raises ConfigurationError, calls nothing."""
+    """The complete RunTask kwargs for one spawn. Raises ConfigurationError, calls nothing.
+
+    ``port``: the host port ``use_dynamic_port`` reserved, recorded in a tag."""
     if settings.task_container_name not in taskdef.container_names:
         raise ConfigurationError(
             "task_container_name",
@@ -177,13 +211,14 @@ def build_run_task_request(
         "startedBy": started_by_for_hub(settings.hub_id),
         "clientToken": client_token,
         "overrides": _overrides(settings, taskdef, command, environment),
-        "tags": build_tags(settings, identity, client_token),
+        "tags": build_tags(settings, identity, client_token, port),
         "enableECSManagedTags": bool(settings.enable_ecs_managed_tags),
         **_launch_fields(settings),
         **_network_fields(settings, taskdef),
     }
     if settings.propagate_tags:
         request["propagateTags"] = settings.propagate_tags
+    _check_tag_budget(settings, taskdef, request["tags"])
     if settings.sends_placement_constraints:
         request["placementConstraints"] = [dict(c) for c in settings.placement_constraints]
     if settings.platform_version:

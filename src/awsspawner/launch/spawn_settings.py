@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError
-from .tags import is_valid_tag_key, is_valid_tag_value
+from .tags import MAX_OWN_TASK_TAGS, MAX_TAGS, is_valid_tag_key, is_valid_tag_value
 
 __all__ = ["FARGATE_PROVIDERS", "LaunchMode", "SpawnSettings", "fargate_memory_choices"]
 
@@ -28,8 +28,7 @@ FARGATE_SPOT_STRATEGY = ({"capacityProvider": "FARGATE_SPOT", "weight": 1, "base
 PROPAGATE_TAGS = ("TASK_DEFINITION", "NONE")
 PLACEMENT_CONSTRAINT_TYPES = ("memberOf", "distinctInstance")
 MAX_PLACEMENT_CONSTRAINTS = 10
-# Our own tags plus ECS managed tags leave room for this many of the admin's (limit: 50).
-MAX_EXTRA_TAGS = 40
+MAX_STRATEGY_ITEMS = 20
 
 
 def fargate_memory_choices(cpu: int) -> tuple[int, ...] | None:
@@ -77,9 +76,9 @@ class LaunchMode:
                 "{'capacityProvider': ..., 'weight': ..., 'base': ...} dicts)",
             )
         if isinstance(value, (list, tuple)):
-            return cls(
-                strategy=tuple(_check_strategy_item(i, item) for i, item in enumerate(value))
-            )
+            strategy = tuple(_check_strategy_item(i, item) for i, item in enumerate(value))
+            _check_strategy(strategy)
+            return cls(strategy=strategy)
         raise ConfigurationError(
             "launch_type", f"must be a string or a list of dicts, not {type(value).__name__}"
         )
@@ -100,6 +99,20 @@ class LaunchMode:
         return self.launch_type == "EC2"
 
     @property
+    def refuses_public_ip(self) -> bool:
+        """True when ECS would refuse ``assignPublicIp: ENABLED``: it gives public IPs to
+        Fargate tasks only, never on EC2 (launch type or Auto Scaling group providers, which a
+        strategy cannot mix with Fargate ones) or EXTERNAL."""
+        if self.launch_type is not None:
+            return self.launch_type != "FARGATE"
+        return bool(self.strategy) and not self.providers <= FARGATE_PROVIDERS
+
+    @property
+    def uses_cluster_default(self) -> bool:
+        """Neither a launch type nor a strategy: the cluster's default strategy decides."""
+        return self.launch_type is None and not self.strategy
+
+    @property
     def is_external(self) -> bool:
         return self.launch_type == "EXTERNAL"
 
@@ -109,6 +122,39 @@ class LaunchMode:
         if not self.strategy:
             return "the cluster's default capacity provider strategy"
         return "capacity providers " + ", ".join(sorted(self.providers))
+
+
+def _check_strategy(strategy: tuple[Mapping[str, Any], ...]) -> None:
+    """ECS's limits on a whole strategy (CapacityProviderStrategyItem in the API reference),
+    checked when the hub starts instead of by ECS at every spawn."""
+    if len(strategy) > MAX_STRATEGY_ITEMS:
+        raise ConfigurationError(
+            "launch_type",
+            f"a capacity provider strategy holds at most {MAX_STRATEGY_ITEMS} providers; "
+            f"this one has {len(strategy)}",
+        )
+    # "Only one capacity provider can have a base defined": a base of 0 is the default, so
+    # only bases above 0 count (an assumption the emulator's strict mode shares).
+    with_base = [str(item["capacityProvider"]) for item in strategy if item.get("base")]
+    if len(with_base) > 1:
+        raise ConfigurationError(
+            "launch_type",
+            f"only one capacity provider of a strategy may set 'base'; {', '.join(with_base)} do",
+        )
+    providers = {str(item["capacityProvider"]) for item in strategy}
+    if providers & FARGATE_PROVIDERS and providers - FARGATE_PROVIDERS:
+        raise ConfigurationError(
+            "launch_type",
+            "a capacity provider strategy holds either Fargate providers (FARGATE, "
+            "FARGATE_SPOT) or Auto Scaling group ones, never both; this one mixes "
+            f"{', '.join(sorted(providers))}",
+        )
+    if len(strategy) > 1 and not any(item.get("weight", 0) > 0 for item in strategy):
+        raise ConfigurationError(
+            "launch_type",
+            "a strategy of several capacity providers needs a 'weight' above 0 on at least one "
+            "(ECS places no task by weight otherwise)",
+        )
 
 
 def _check_strategy_item(index: int, item: Any) -> Mapping[str, Any]:
@@ -297,8 +343,13 @@ class SpawnSettings:
                 f"{self.task_owner_tag_name!r} is not a valid ECS tag key (1-128 letters, "
                 "numbers, spaces and _.:/=+-@; no 'aws:' prefix)",
             )
-        if len(self.task_tags) > MAX_EXTRA_TAGS:
-            raise ConfigurationError("task_tags", f"at most {MAX_EXTRA_TAGS} tags")
+        room = MAX_TAGS - MAX_OWN_TASK_TAGS
+        if len(self.task_tags) > room:
+            raise ConfigurationError(
+                "task_tags",
+                f"has {len(self.task_tags)} tags; ECS allows {MAX_TAGS} per task and awsspawner "
+                f"sets up to {MAX_OWN_TASK_TAGS} itself, which leaves room for {room}",
+            )
         for key, value in self.task_tags.items():
             if not isinstance(key, str) or not is_valid_tag_key(key):
                 raise ConfigurationError("task_tags", f"{key!r} is not a valid ECS tag key")
@@ -337,6 +388,36 @@ class SpawnSettings:
     def sends_placement_constraints(self) -> bool:
         """Fargate rejects placement constraints; they apply to EC2 and EXTERNAL tasks."""
         return bool(self.placement_constraints) and not self.launch.certainly_fargate
+
+    @property
+    def sends_public_ip(self) -> bool:
+        """ECS refuses ``assignPublicIp: ENABLED`` except on Fargate: elsewhere DISABLED is
+        sent whatever ``assign_public_ip`` says (and :meth:`adjustments` says so)."""
+        return self.assign_public_ip and not self.launch.refuses_public_ip
+
+    def adjustments(self) -> list[str]:
+        """What these settings ask for that awsspawner will not send as asked, and what may
+        fail at ECS: one sentence each, for the hub's log when it starts."""
+        notes = []
+        launch = self.launch.describe()
+        if self.placement_constraints and not self.sends_placement_constraints:
+            notes.append(
+                f"c.AWSSpawner.placement_constraints is not sent for launch_type {launch}: "
+                "Fargate does not support placement constraints"
+            )
+        # EXTERNAL tasks have no awsvpc at all, so nothing about public IPs to say there.
+        if self.assign_public_ip and self.launch.refuses_public_ip and not self.launch.is_external:
+            notes.append(
+                f"c.AWSSpawner.assign_public_ip = True is sent as DISABLED for launch_type "
+                f"{launch}: ECS gives public IPs to Fargate tasks only"
+            )
+        if self.assign_public_ip and self.launch.uses_cluster_default:
+            notes.append(
+                "c.AWSSpawner.assign_public_ip = True is sent with the cluster's default "
+                "capacity provider strategy: ECS refuses the spawn if that strategy places "
+                "tasks on EC2 capacity providers (set c.AWSSpawner.launch_type to say which)"
+            )
+        return notes
 
 
 def _describe_memory(cpu: int) -> str:

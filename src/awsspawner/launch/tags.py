@@ -23,7 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "MAX_OWN_REVISION_TAGS",
+    "MAX_OWN_TASK_TAGS",
     "MAX_STARTED_BY",
+    "MAX_TAGS",
     "MAX_TAG_KEY",
     "MAX_TAG_VALUE",
     "TAG_BASE",
@@ -36,7 +39,9 @@ __all__ = [
     "TAG_SPAWN",
     "TAG_USER",
     "TAG_USER_ID",
+    "counted_tags",
     "escape_tag_value",
+    "is_aws_reserved",
     "is_valid_tag_key",
     "is_valid_tag_value",
     "started_by_for_hub",
@@ -64,6 +69,14 @@ TAG_IMAGE_HASH = "awsspawner:image-sha256"
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 MAX_STARTED_BY = 128
+#: ECS's limit of tags on one resource (task or task definition revision). Keys with the
+#: ``aws:`` prefix (ECS managed tags, CloudFormation's) do not count against it.
+MAX_TAGS = 50
+#: Tags awsspawner itself puts on a task, at most: the owner tag, user, user id, server, hub,
+#: profile, spawn and port. The admin's ``task_tags`` get the rest of MAX_TAGS.
+MAX_OWN_TASK_TAGS = 8
+#: Tags awsspawner puts on a derived revision: base, image, image digest.
+MAX_OWN_REVISION_TAGS = 3
 
 _PUNCTUATION_ALLOWED = set("_.:/+-@ ")  # '=' is allowed by ECS but is our escape character
 _STARTED_BY_OK = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")
@@ -129,7 +142,7 @@ def is_valid_tag_key(key: str) -> bool:
     """True when ECS accepts ``key`` as a tag key (the ``aws:`` prefix is reserved)."""
     return (
         0 < len(key) <= MAX_TAG_KEY
-        and not key.lower().startswith("aws:")
+        and not is_aws_reserved(key)
         and all(_kept(c) or c == "=" for c in key)
     )
 
@@ -154,3 +167,13 @@ def started_by_for_hub(hub_id: str) -> str:
     slug = _STARTED_BY_BAD.sub("-", hub_id)
     room = MAX_STARTED_BY - len(prefix) - len(_DIGEST_MARK) - len(digest)
     return f"{prefix}{slug[:room]}{_DIGEST_MARK}{digest}"
+
+
+def is_aws_reserved(key: str) -> bool:
+    """Keys with the ``aws:`` prefix belong to AWS: never sent by us, never counted."""
+    return key.lower().startswith("aws:")
+
+
+def counted_tags(tags: Mapping[str, str]) -> int:
+    """How many of ``tags`` count against ECS's limit of MAX_TAGS."""
+    return sum(1 for key in tags if not is_aws_reserved(key))

@@ -18,7 +18,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tags import TAG_BASE, TAG_IMAGE, TAG_IMAGE_HASH, escape_tag_value, task_tags
+from .tags import (
+    MAX_OWN_REVISION_TAGS,
+    MAX_TAGS,
+    TAG_BASE,
+    TAG_IMAGE,
+    TAG_IMAGE_HASH,
+    escape_tag_value,
+    is_aws_reserved,
+    task_tags,
+)
 
 __all__ = [
     "REGISTER_FIELDS",
@@ -111,17 +120,22 @@ def derived_registration(
     container: str,
     image: str,
 ) -> dict[str, Any]:
-    """RegisterTaskDefinition kwargs: ``base`` with ``container``'s image replaced."""
+    """RegisterTaskDefinition kwargs: ``base`` with ``container``'s image replaced.
+
+    The base revision's tags are copied, but never its ``aws:`` ones (reserved: ECS refuses
+    them from callers; CloudFormation puts them on the revisions it manages) nor our own; the
+    copy keeps the first 47 so that with our 3 the revision stays within ECS's 50."""
     kwargs = {key: copy.deepcopy(base[key]) for key in REGISTER_FIELDS if key in base}
     kwargs["family"] = derived_family_name(str(base["family"]), container, image)
     for definition in kwargs.get("containerDefinitions", []):
         if definition.get("name") == container:
             definition["image"] = image
-    tags = {
-        key: value
+    copied = [
+        (key, value)
         for key, value in task_tags({"tags": base_tags}).items()
-        if not key.startswith("awsspawner:")
-    }
+        if not key.startswith("awsspawner:") and not is_aws_reserved(key)
+    ]
+    tags = dict(copied[: MAX_TAGS - MAX_OWN_REVISION_TAGS])
     tags[TAG_BASE] = escape_tag_value(str(base["taskDefinitionArn"]))
     tags[TAG_IMAGE] = escape_tag_value(image)
     tags[TAG_IMAGE_HASH] = _image_digest(str(base["family"]), container, image)

@@ -29,6 +29,9 @@ from .menu import (
 
 __all__ = ["OVERRIDABLE", "ProfileChoice", "check_user_options"]
 
+#: (profile, adjustment) pairs already logged by this process.
+_WARNED: set[tuple[str, str]] = set()
+
 #: What a profile may override: every per-spawn setting, plus cmd and environment.
 OVERRIDABLE = frozenset(SpawnSettings.trait_names()) | {"environment"}
 
@@ -57,9 +60,19 @@ class ProfileChoice(AWSSpawnerConfig, TaskState):
             ]
             for overrides in variants:
                 try:
-                    self.spawn_settings(overrides)
+                    settings = self.spawn_settings(overrides)
                 except ConfigurationError as exc:
                     raise ConfigurationError(key, f"profile {profile.slug!r}: {exc}") from None
+                self._warn_adjustments(settings, profile.slug)
+
+    def _warn_adjustments(self, settings: SpawnSettings, profile: str = "") -> None:
+        """Log each of the settings' adjustments once per hub process and profile (every
+        user's spawner is built from the same configuration: one warning says it)."""
+        for note in settings.adjustments():
+            where = f"profile {profile!r}: " if profile else ""
+            if (profile, note) not in _WARNED:
+                _WARNED.add((profile, note))
+                self.log.warning("%s%s", where, note)
 
     async def profile_menu(self) -> list[Profile]:
         """The profiles on offer now (``profile_list`` may be a function of the spawner)."""
