@@ -27,6 +27,7 @@ from jupyterhub.objects import Hub
 
 import awsspawner
 from awsspawner import AWSSpawner
+from awsspawner.profiles import options as profile_options
 
 from .emulator.launcher import Emulator
 
@@ -118,6 +119,12 @@ def moto(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     frozen = {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}
     _post(f"{moto_url}/moto-api/state-manager/set-transition", json.dumps(frozen).encode())
     return moto_url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_once_per_process_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees the spawner's once-per-process configuration warnings afresh."""
+    monkeypatch.setattr(profile_options, "_WARNED", set())
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,6 @@ from awsspawner import AWSSpawner
 from awsspawner.errors import ConfigurationError
 from awsspawner.launch.run_task import SpawnIdentity, build_run_task_request
 from awsspawner.launch.task_definitions import TaskDefinitionInfo, derived_registration
-from awsspawner.profiles import options as profile_options
 
 from .conftest import CLUSTER, CONTAINER, make_spawner, stand_in_user
 from .emulator import strict
@@ -42,12 +41,6 @@ def accepted_by_ecs(
 
 def public_ip(request: dict[str, Any]) -> str:
     return str(request["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"])
-
-
-@pytest.fixture(autouse=True)
-def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sees the once-per-process warnings afresh."""
-    monkeypatch.setattr(profile_options, "_WARNED", set())
 
 
 # ------------------------------------------------------------------------------ public IPs

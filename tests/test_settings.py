@@ -99,8 +99,12 @@ def test_launch_modes() -> None:
     assert spot.launch_type is None
     assert spot.strategy == ({"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 1},)
     assert spot.certainly_fargate
-    mixed = LaunchMode.parse([{"capacityProvider": "FARGATE"}, {"capacityProvider": "asg"}])
-    assert not mixed.certainly_fargate
+    asg = LaunchMode.parse(
+        [{"capacityProvider": "cpu-asg", "weight": 1}, {"capacityProvider": "asg"}]
+    )
+    assert not asg.certainly_fargate
+    assert asg.refuses_public_ip
+    assert not LaunchMode.parse([]).refuses_public_ip  # the cluster's default: cannot know
     assert LaunchMode.parse("EXTERNAL").is_external
 
 

@@ -163,7 +163,10 @@ class TaskConfig(LoggingConfigurable):
 
         launchType and a strategy are never sent together. Fargate (certain when the type is
         FARGATE or every provider is FARGATE/FARGATE_SPOT) needs ``task_subnets`` and valid
-        cpu/memory pairs, and does not take ``placement_constraints``.
+        cpu/memory pairs, and does not take ``placement_constraints``. A strategy is checked
+        when the hub starts against ECS's limits: at most 20 providers, ``base`` above 0 on
+        one of them at most, a ``weight`` above 0 on at least one when there are several, and
+        Fargate providers never mixed with Auto Scaling group ones.
         """,
     )
 
@@ -171,7 +174,8 @@ class TaskConfig(LoggingConfigurable):
         Unicode(),
         config=True,
         help="""Subnet ids for tasks whose task definition uses awsvpc networking (always so
-        on Fargate). Required for those; not sent for bridge, host or none.""",
+        on Fargate). Required for those; not sent for bridge or host. (A task definition with
+        networkMode 'none' is refused: the hub could never reach its notebook.)""",
     )
 
     task_security_groups = List(
@@ -185,9 +189,13 @@ class TaskConfig(LoggingConfigurable):
         False,
         config=True,
         help="""Give awsvpc tasks a public IP (assignPublicIp ENABLED). Always sent explicitly
-        for awsvpc tasks. Only Fargate supports it; tasks in public subnets without a NAT need
-        it to pull images. A public notebook port bypasses the hub's proxy unless security
-        groups close it: keep it False with private subnets.""",
+        for awsvpc tasks. ECS gives public IPs to Fargate tasks only: for ``launch_type``
+        'EC2' or a strategy of EC2 capacity providers DISABLED is sent whatever this says
+        (the hub logs it once per profile). With ``launch_type = []`` (the cluster's default
+        strategy) it is sent as configured, and ECS refuses the spawn if that strategy lands
+        on EC2 providers. Tasks in public subnets without a NAT need it to pull images. A
+        public notebook port bypasses the hub's proxy unless security groups close it: keep
+        it False with private subnets.""",
     )
 
     platform_version = Unicode(
@@ -276,7 +284,11 @@ class TaskConfig(LoggingConfigurable):
         key_trait=Unicode(),
         config=True,
         help="""Extra tags for every task, e.g. ``{'team': 'research'}``. Keys and values must
-        be valid ECS tags; the awsspawner: keys and task_owner_tag_name are reserved.""",
+        be valid ECS tags; the awsspawner: keys, aws: keys and task_owner_tag_name are
+        reserved. ECS allows 50 tags per task and awsspawner sets up to 8, so at most 42.
+        With ``propagate_tags = 'TASK_DEFINITION'`` the revision's tags are copied onto the
+        task and count too: a spawn whose task would carry more than 50 fails before RunTask,
+        naming this setting.""",
     )
 
     propagate_tags = Unicode(
@@ -284,7 +296,8 @@ class TaskConfig(LoggingConfigurable):
         config=True,
         help="""RunTask propagateTags: 'TASK_DEFINITION' copies the task definition's tags to
         the task, 'NONE' or '' copies none. 'SERVICE' is rejected: it applies to ECS services,
-        and RunTask refuses it.""",
+        and RunTask refuses it. Copied tags count against ECS's 50 per task (see
+        ``task_tags``); ``aws:`` ones do not.""",
     )
 
     enable_ecs_managed_tags = Bool(
