@@ -12,6 +12,7 @@ import pytest
 from awsspawner.aws.auth import AWSSpawnerAuthentication
 from awsspawner.aws.clients import ClientSettings, shared_client
 from awsspawner.aws.gateway import ECSGateway
+from awsspawner.aws.ratelimit import BucketLimits
 from awsspawner.errors import (
     ClusterNotFoundError,
     ECSUnreachableError,
@@ -208,7 +209,8 @@ async def test_concurrent_spawns_register_once(ecs_setup: SimpleNamespace) -> No
 
 
 async def test_registrations_are_paced_to_one_per_second(ecs_setup: SimpleNamespace) -> None:
-    counting = CountingGateway(register_rate=4.0)  # faster than ECS, to keep the test short
+    # Burst 1 and faster than ECS (burst 20, 1/s), to see the pacing in a short test.
+    counting = CountingGateway(register_limits=BucketLimits(rate=4.0, burst=1))
     loop = asyncio.get_running_loop()
     started = loop.time()
     for n in range(3):

@@ -70,6 +70,12 @@ class ServerTask:
     async def poll(self, logged_error: bool) -> tuple[int | None, bool]:
         """(JupyterHub's poll() answer, whether an "AWS did not answer" warning has been
         logged since the last good answer). Never "stopped" because AWS was slow."""
+        if self.state.stopped_status is not None:
+            # stop() has returned and saw how the task ended; the hub has not cleared the
+            # state yet (a post_stop_hook may poll). Asking AWS again could only be slower.
+            return self.state.stopped_status, False
+        if self.state.run_task_in_flight and not self.state.task_arn:
+            return None, logged_error  # RunTask unanswered: the task may exist already
         try:
             await self.adopt_interrupted_spawn()
         except AWSError as exc:
@@ -102,14 +108,21 @@ class ServerTask:
         wait = self.timings.stop_wait_seconds
         interval = self.timings.startup_poll_interval
         deadline = time.monotonic() + (0 if now else wait)
+        # What poll() answers from now on: the exit status when the task was seen STOPPED,
+        # else 0 (the hub counts the server as stopped once stop() returns).
+        status = 0
         try:
             while time.monotonic() < deadline:
                 snapshot = await self.watcher.snapshot(arn, interval * 0.9)
                 task = snapshot.task
                 if snapshot.known and (task is None or task.get("lastStatus") == "STOPPED"):
-                    return
+                    if task is not None:
+                        status = exit_code(task, self.state.task_container or self.container)
+                    break
                 await asyncio.sleep(interval)
-            if not now:
-                self.log.warning("Task %s was not STOPPED within %ss", arn, wait)
+            else:
+                if not now:
+                    self.log.warning("Task %s was not STOPPED within %ss", arn, wait)
+            self.state.stopped_status = status
         finally:
             self.watcher.forget(arn)

@@ -62,6 +62,9 @@ def refused_before_reaching_ecs(error: AWSError) -> bool:
     )
 
 
+#: The notebook's port unless c.Spawner.port (or a host-network revision) says otherwise.
+DEFAULT_PORT = 8888
+
 #: start() gives up this many seconds before JupyterHub's start_timeout would cancel it.
 START_TIMEOUT_MARGIN = 1.0
 
@@ -83,7 +86,7 @@ class AWSSpawner(ProfileChoice):
 
     @default("port")
     def _default_port(self) -> int:
-        return 8888
+        return DEFAULT_PORT
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
@@ -101,6 +104,8 @@ class AWSSpawner(ProfileChoice):
         # Configuration mistakes surface when the hub builds the spawner, not at a spawn.
         self.authentication  # noqa: B018 - builds and checks the authentication object
         settings = self.spawn_settings()
+        #: The port as configured: each spawn starts from it (a spawn may change self.port).
+        self._configured_port = self.port
         self._warn_adjustments(settings)
         if settings.task_definition_arn and settings.image:
             self.log.warning(
@@ -254,6 +259,9 @@ class AWSSpawner(ProfileChoice):
         try:
             try:
                 taskdef = await gateway.task_definition_for(settings)
+                self.port = self._configured_port
+                if taskdef.network_mode == "host" and not settings.use_dynamic_port:
+                    self.port = self._declared_host_port(settings, taskdef)
                 if settings.use_dynamic_port and taskdef.network_mode == "host":
                     self.port = await choose_port(
                         gateway,
@@ -285,6 +293,23 @@ class AWSSpawner(ProfileChoice):
             if self.task_port:
                 reserved.discard(int(self.task_port))
 
+    def _declared_host_port(self, settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> int:
+        """A host-network server listens on the node itself, and ECS books the notebook
+        container's declared containerPort there (placement conflicts, networkBindings): when
+        the revision declares one, the server uses it."""
+        declared = taskdef.container_ports.get(settings.task_container_name) or ()
+        if not declared:
+            return int(self.port)
+        port = declared[0]
+        if self.port not in (port, DEFAULT_PORT):
+            self._warn_once(
+                taskdef.arn,
+                f"c.AWSSpawner.port = {self.port} is not used for {taskdef.arn}: its host "
+                f"network container {settings.task_container_name!r} declares containerPort "
+                f"{port}, where ECS books the port on the node, so the server listens on {port}",
+            )
+        return port
+
     async def _launch(
         self,
         settings: SpawnSettings,
@@ -314,6 +339,8 @@ class AWSSpawner(ProfileChoice):
     async def _run_task(self, gateway: ECSGateway, request: dict[str, Any]) -> dict[str, Any]:
         run = asyncio.ensure_future(gateway.run_task(request))
         self.run_task_at = time.monotonic()
+        self.run_task_in_flight = True
+        run.add_done_callback(lambda _: setattr(self, "run_task_in_flight", False))
         try:
             return await asyncio.shield(run)
         except asyncio.CancelledError:

@@ -45,6 +45,12 @@ class TaskState(Spawner):
     #: time.monotonic() of this process's last RunTask (or of finding a lost spawn's task):
     #: right after it, DescribeTasks may not know the task yet (ECS is eventually consistent).
     run_task_at = 0.0
+    #: True while this process's RunTask for this server has not been answered: the task
+    #: may already exist, though nothing names it yet.
+    run_task_in_flight = False
+    #: What poll() answers once stop() has returned (until clear_state() or the next spawn):
+    #: the stopped server's exit status, without asking AWS again.
+    stopped_status: int | None = None
 
     # JupyterHub refuses a Spawner subclass that does not define these three; this class is
     # a layer of AWSSpawner, which defines them (start in spawner.py, poll and stop through
@@ -81,6 +87,7 @@ class TaskState(Spawner):
         "server stopped" hook and also drops the API token this spawn was given."""
         for key in STATE_KEYS:
             setattr(self, key, "")
+        self.stopped_status = None
 
     def commit_state(self) -> None:
         """Write the state to the hub database now: the hub itself saves it only after start()

@@ -155,12 +155,15 @@ class AWSSpawnerAssumeRoleAuthentication(AWSSpawnerAuthentication):
     )
     duration_seconds = Integer(
         3600,
-        min=900,
+        min=1800,
         max=43200,
         config=True,
-        help="""Lifetime of each set of role credentials (900 to the role's maximum session
-        duration). They are refreshed before expiry, so this only bounds how long one set
-        lives.""",
+        help="""Lifetime of each set of role credentials, in seconds: from 1800 to the role's
+        maximum session duration. botocore refreshes assumed-role credentials when fewer than
+        15 minutes remain, so a shorter session would be refreshed at every AWS call (one
+        sts:AssumeRole per call). When the hub's own credentials are themselves a role's (an
+        instance profile or an ECS task role: the usual case) this is role chaining, and AWS
+        caps the session at 3600 whatever the role allows.""",
     )
     source_authentication_class = Type(
         AWSSpawnerAuthentication,

@@ -45,7 +45,7 @@ from ..launch.task_definitions import (
     derived_registration,
     is_current_derivation,
 )
-from .ratelimit import TokenBucket
+from .ratelimit import REGISTER_TASK_DEFINITION, RUN_AND_STOP_TASK, BucketLimits, TokenBucket
 
 __all__ = [
     "MAX_IDS_PER_CALL",
@@ -87,8 +87,8 @@ class ECSGateway:
         client: Callable[[], Awaitable[Any]],
         *,
         task_definition_cache_seconds: float = 300.0,
-        register_rate: float = 1.0,
-        modify_rate: float = 40.0,
+        register_limits: BucketLimits = REGISTER_TASK_DEFINITION,
+        modify_limits: BucketLimits = RUN_AND_STOP_TASK,
         retries: int = 3,
         retry_seconds: float = 60.0,
     ) -> None:
@@ -98,9 +98,8 @@ class ECSGateway:
         self.retry_seconds = retry_seconds
         self._revisions: dict[tuple[str, str, str], _CachedRevision] = {}
         self._resolving: dict[tuple[str, str, str], asyncio.Future[TaskDefinitionInfo]] = {}
-        # ECS's refill rates: RegisterTaskDefinition 1/s; RunTask and StopTask 40/s, burst 100.
-        self._register_bucket = TokenBucket(rate=register_rate, burst=1)
-        self._modify_bucket = TokenBucket(rate=modify_rate, burst=100)
+        self._register_bucket = TokenBucket(*register_limits)
+        self._modify_bucket = TokenBucket(*modify_limits)
 
     async def _call_with_retries(
         self, operation: str, params: Mapping[str, Any], **where: Any

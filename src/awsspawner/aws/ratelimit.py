@@ -1,17 +1,31 @@
 """An asyncio token bucket: callers wait for a token instead of being throttled by AWS.
 
-ECS refills its per-account buckets at fixed rates (RegisterTaskDefinition: 1 per second,
-burst 20; RunTask/StopTask: 40 per second, burst 100). A bucket in front of an action, shared
-by every spawner of the hub, makes a login storm queue here instead of spending botocore's
-retries on ThrottlingException.
+ECS refills its per-account buckets at fixed rates (:data:`REGISTER_TASK_DEFINITION`,
+:data:`RUN_AND_STOP_TASK`: the figures of ECS's API request throttling page, kept here only).
+A bucket in front of an action, shared by every spawner of the hub, makes a login storm queue
+here instead of spending botocore's retries on ThrottlingException.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import NamedTuple
 
-__all__ = ["TokenBucket"]
+__all__ = ["REGISTER_TASK_DEFINITION", "RUN_AND_STOP_TASK", "BucketLimits", "TokenBucket"]
+
+
+class BucketLimits(NamedTuple):
+    """One of ECS's token buckets: ``rate`` tokens per second, ``burst`` at most saved up."""
+
+    rate: float
+    burst: int
+
+
+#: "Task definition modify" (RegisterTaskDefinition, DeregisterTaskDefinition).
+REGISTER_TASK_DEFINITION = BucketLimits(rate=1.0, burst=20)
+#: "Cluster resource modify" (RunTask, StopTask, PutAttributes, ...).
+RUN_AND_STOP_TASK = BucketLimits(rate=40.0, burst=100)
 
 
 class TokenBucket:

@@ -5,8 +5,8 @@ or None ("not mine, ask the next one"); the first answer wins and its name is lo
 
 * :class:`NetworkBindingsResolver`: bridge tasks: the hostPort ECS mapped to the notebook's
   container port, on the binding's bindIP or else the node's address;
-* :class:`AwsvpcResolver`: awsvpc tasks (all of Fargate): the ENI's private IPv4 address and
-  the server's own port;
+* :class:`AwsvpcResolver`: awsvpc tasks (all of Fargate): the ENI's private IPv4 address (or,
+  in an IPv6-only subnet, its IPv6 address) and the server's own port;
 * :class:`HostNetworkResolver`: host-network tasks: the server's port on the node's address.
 
 The node's address comes from the node-address chain (:mod:`awsspawner.endpoints.node_address`). A
@@ -73,8 +73,9 @@ class Endpoint:
     resolver: str
 
     def url(self, scheme: str) -> str:
-        """The server's URL as the hub's proxy reaches it."""
-        return f"{scheme}://{self.ip}:{self.port}"
+        """The server's URL as the hub's proxy reaches it (an IPv6 address in brackets)."""
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{scheme}://{host}:{self.port}"
 
 
 @dataclass
@@ -159,9 +160,15 @@ class AwsvpcResolver:
         for attachment in ctx.task.get("attachments") or []:
             if attachment.get("type") != "ElasticNetworkInterface":
                 continue
-            for detail in attachment.get("details") or []:
-                if detail.get("name") == "privateIPv4Address" and detail.get("value"):
-                    return Endpoint(str(detail["value"]), ctx.port, self.name)
+            details = {
+                str(d.get("name")): str(d["value"])
+                for d in attachment.get("details") or []
+                if d.get("value")
+            }
+            # IPv4 when the ENI has one; a task in an IPv6-only subnet has only ipv6Address.
+            address = details.get("privateIPv4Address") or details.get("ipv6Address")
+            if address:
+                return Endpoint(address, ctx.port, self.name)
         ctx.seen[self.name] = "no ENI address"
         return None
 

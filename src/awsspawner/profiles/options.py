@@ -29,7 +29,7 @@ from .menu import (
 
 __all__ = ["OVERRIDABLE", "ProfileChoice", "check_user_options"]
 
-#: (profile, adjustment) pairs already logged by this process.
+#: (subject, message) pairs already logged by this process (see _warn_once).
 _WARNED: set[tuple[str, str]] = set()
 
 #: What a profile may override: every per-spawn setting, plus cmd and environment.
@@ -70,9 +70,13 @@ class ProfileChoice(AWSSpawnerConfig, TaskState):
         user's spawner is built from the same configuration: one warning says it)."""
         for note in settings.adjustments():
             where = f"profile {profile!r}: " if profile else ""
-            if (profile, note) not in _WARNED:
-                _WARNED.add((profile, note))
-                self.log.warning("%s%s", where, note)
+            self._warn_once(profile, where + note)
+
+    def _warn_once(self, subject: str, message: str) -> None:
+        """Log ``message`` about ``subject`` (a profile, a revision) once per hub process."""
+        if (subject, message) not in _WARNED:
+            _WARNED.add((subject, message))
+            self.log.warning("%s", message)
 
     async def profile_menu(self) -> list[Profile]:
         """The profiles on offer now (``profile_list`` may be a function of the spawner)."""
