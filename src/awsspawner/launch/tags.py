@@ -72,10 +72,10 @@ MAX_STARTED_BY = 128
 #: ECS's limit of tags on one resource (task or task definition revision). Keys with the
 #: ``aws:`` prefix (ECS managed tags, CloudFormation's) do not count against it.
 MAX_TAGS = 50
-#: Tags awsspawner itself puts on a task, at most: the owner tag, user, user id, server, hub,
-#: profile, spawn and port. The admin's ``task_tags`` get the rest of MAX_TAGS.
+#: The most tags awsspawner itself puts on a task (the owner tag, user, user id, server,
+#: hub, profile, spawn and port). The admin's ``task_tags`` get the rest of MAX_TAGS.
 MAX_OWN_TASK_TAGS = 8
-#: Tags awsspawner puts on a derived revision: base, image, image digest.
+#: The tags awsspawner puts on a derived revision (base, image, image digest).
 MAX_OWN_REVISION_TAGS = 3
 
 _PUNCTUATION_ALLOWED = set("_.:/+-@ ")  # '=' is allowed by ECS but is our escape character
