@@ -21,3 +21,22 @@ def http_status(url: str) -> int | None:
             return int(answer.status)
     except OSError:
         return None
+
+
+def task_environment(arn: str) -> dict[str, str]:
+    """The environment of the process an emulator agent runs for task ``arn`` (found by its
+    working directory, the folder the agent made for the task)."""
+    task_id = arn.rsplit("/", 1)[-1]
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.path.basename(os.readlink(f"/proc/{pid}/cwd")) != task_id:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                raw = environ.read()
+        except OSError:
+            continue
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+        return {name.decode(): value.decode(errors="replace") for name, value in pairs}
+    return {}

@@ -27,6 +27,7 @@ from .aws.clients import (
 )
 from .aws.gateway import ECSGateway
 from .aws.tasks import stop_explanation
+from .aws.token_store import TokenStore
 from .aws.watcher import TaskWatcher
 from .endpoints.finding import find_endpoint
 from .endpoints.ports import NoFreePortError, choose_port
@@ -44,6 +45,7 @@ from .launch.run_task import SpawnIdentity, build_run_task_request
 from .launch.spawn_settings import SpawnSettings
 from .launch.tags import started_by_for_hub
 from .launch.task_definitions import TaskDefinitionInfo
+from .launch.token_file import FROM_S3, TokenFile, split_secrets, token_file_for
 from .profiles.options import ProfileChoice, check_user_options
 from .progress import ProgressLog
 from .running import ServerTask, Timings
@@ -159,6 +161,23 @@ class AWSSpawner(ProfileChoice):
             ),
         )
 
+    def token_store(self, region: str | None = None, kms_key_id: str = "") -> TokenStore:
+        """The hub-wide store of token files (``api_token_source = 's3'``)."""
+        region = region or self.aws_region
+        key = (
+            "token-store",
+            self.authentication.cache_key(),
+            region,
+            self.client_settings(),
+            configured_endpoint("s3"),
+            kms_key_id,
+        )
+
+        async def client() -> Any:
+            return await self.aws_client("s3", region)
+
+        return loop_shared(key, lambda: TokenStore(client, kms_key_id))
+
     def server_command(self, settings: SpawnSettings) -> list[str]:
         """The notebook container's command: cmd + the hub's arguments + notebook_args."""
         return [*(settings.cmd or self.cmd), *self.get_args(), *settings.notebook_args]
@@ -173,16 +192,23 @@ class AWSSpawner(ProfileChoice):
         )
 
     async def _request(
-        self, settings: SpawnSettings, taskdef: TaskDefinitionInfo, token: str, profile: str
+        self,
+        settings: SpawnSettings,
+        taskdef: TaskDefinitionInfo,
+        token: str,
+        profile: str,
+        environment: dict[str, str],
+        token_file: TokenFile | None,
     ) -> dict[str, Any]:
         request = build_run_task_request(
             settings,
             taskdef,
             self.spawn_identity(profile),
             command=self.server_command(settings),
-            environment={**self.get_env(), **settings.environment_overrides},
+            environment=environment,
             client_token=token,
             port=self.task_port or "",
+            token_file=token_file,
         )
         hook = self.modify_run_task_hook
         if hook is not None:
@@ -230,6 +256,9 @@ class AWSSpawner(ProfileChoice):
                 "The task has been stopped.",
                 "timeout",
             ) from None
+        except BaseException:
+            await self._delete_token_file()  # no server: its token file goes too
+            raise
         finally:
             progress.finish()
 
@@ -273,7 +302,22 @@ class AWSSpawner(ProfileChoice):
                         avoid,
                     )
                     self.task_port = str(self.port)
-                request = await self._request(settings, taskdef, token, profile)
+                environment = {**self.get_env(), **settings.environment_overrides}
+                token_file, file_text = None, ""
+                if settings.api_token_source == FROM_S3:
+                    environment, file_text = split_secrets(environment)
+                    token_file = self._token_file(settings)
+                request = await self._request(
+                    settings, taskdef, token, profile, environment, token_file
+                )
+                if token_file is not None:
+                    # Written before RunTask, so the agent finds it; remembered at once, so
+                    # any end of this spawn (or a stop after a hub restart) deletes it.
+                    self.token_file = token_file.ref
+                    self.commit_state()
+                    await self.token_store(settings.aws_region, settings.api_token_kms_key_id).put(
+                        token_file, file_text
+                    )
             except ConfigurationError as exc:
                 raise spawn_failure(str(exc), "configuration") from None
             except NoFreePortError as exc:
@@ -309,6 +353,33 @@ class AWSSpawner(ProfileChoice):
                 f"{port}, where ECS books the port on the node, so the server listens on {port}",
             )
         return port
+
+    def _token_file(self, settings: SpawnSettings) -> TokenFile:
+        return token_file_for(
+            bucket=settings.api_token_bucket,
+            prefix=settings.api_token_key_prefix,
+            region=settings.aws_region,
+            hub_id=settings.hub_id,
+            username=self.user.name,
+            server_name=self.name or "",
+        )
+
+    async def _delete_token_file(self) -> None:
+        """Delete this server's token file, if it has one (shielded: a cancelled spawn must
+        still remove it)."""
+        if not self.token_file:
+            return
+        file = TokenFile.from_ref(self.token_file, self.aws_region)
+        deleting = asyncio.ensure_future(self.token_store().delete(file))
+        try:
+            deleted = await asyncio.shield(deleting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(deleting, timeout=30)
+            raise
+        if deleted:
+            self.token_file = ""
+            self.commit_state()
 
     async def _launch(
         self,
@@ -483,6 +554,7 @@ class AWSSpawner(ProfileChoice):
 
     async def stop(self, now: bool = False) -> None:
         await self._server_task().stop(now)
+        await self._delete_token_file()
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         if self._progress is None:

@@ -27,6 +27,7 @@ STATE_KEYS = (
     "client_token",
     "endpoint_url",
     "task_port",
+    "token_file",
 )
 
 
@@ -41,6 +42,7 @@ class TaskState(Spawner):
     client_token = Unicode("")
     endpoint_url = Unicode("")
     task_port = Unicode("")  # set when use_dynamic_port picked the server's port
+    token_file = Unicode("")  # bucket/key of the server's token file (api_token_source s3)
 
     #: time.monotonic() of this process's last RunTask (or of finding a lost spawn's task):
     #: right after it, DescribeTasks may not know the task yet (ECS is eventually consistent).
@@ -81,12 +83,15 @@ class TaskState(Spawner):
     def clear_state(self) -> None:
         super().clear_state()
         self.forget_task()
+        self.token_file = ""  # stop() deleted it (or the reaper will)
 
     def forget_task(self) -> None:
         """Forget the task of an earlier attempt. Not clear_state(): that is JupyterHub's
-        "server stopped" hook and also drops the API token this spawn was given."""
+        "server stopped" hook and also drops the API token this spawn was given. The token
+        file is kept: its key is the server's, and the next attempt overwrites it."""
         for key in STATE_KEYS:
-            setattr(self, key, "")
+            if key != "token_file":
+                setattr(self, key, "")
         self.stopped_status = None
 
     def commit_state(self) -> None:

@@ -124,6 +124,10 @@ async def _forward_port(node: str, host_port: int, target: str, target_port: int
     return await asyncio.start_server(connect, node, host_port)
 
 
+class EnvironmentFileError(Exception):
+    """An environment file the task needs could not be read: ECS's reason as the message."""
+
+
 class Agent:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -139,6 +143,7 @@ class Agent:
         self.workdir = Path(tempfile.mkdtemp(prefix="ecs-agent-"))
         self.taskdefs: dict[str, dict[str, Any]] = {}
         self.ecs: Any = None
+        self.s3: Any = None
         self.stopping = asyncio.Event()
 
     # ---------------------------------------------------------------------- registration
@@ -281,6 +286,37 @@ class Agent:
             self.taskdefs[arn] = answer["taskDefinition"]
         return self.taskdefs[arn]
 
+    async def _environment_files(
+        self, files: list[dict[str, Any]], execution_role: str | None
+    ) -> dict[str, str]:
+        """Download and read environment files as the real agent does: with the task
+        execution role, top down (a later file's variable wins), NAME=VALUE lines, ``#``
+        comments ignored."""
+        if not execution_role:
+            raise EnvironmentFileError(
+                "ResourceInitializationError: failed to download env files: the task has no "
+                "execution role to read them with"
+            )
+        found: dict[str, str] = {}
+        for item in files:
+            bucket, _, key = str(item.get("value", "")).split(":::", 1)[-1].partition("/")
+            try:
+                answer = await self.s3.get_object(Bucket=bucket, Key=key)
+                text = (await answer["Body"].read()).decode()
+            except Exception as exc:
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+                raise EnvironmentFileError(
+                    "ResourceInitializationError: failed to download env files: file download "
+                    f"command: non empty error stream: {code}: unable to download "
+                    f"s3://{bucket}/{key}"
+                ) from None
+            for line in text.splitlines():
+                if not line.strip() or line.lstrip().startswith("#") or "=" not in line:
+                    continue
+                variable, _, value = line.partition("=")
+                found[variable.strip()] = value
+        return found
+
     async def _run(self, task: dict[str, Any], running: RunningTask) -> None:
         arn = task["taskArn"]
         try:
@@ -329,6 +365,18 @@ class Agent:
             "LANG": "C.UTF-8",
             "EMULATOR_RUN_ID": os.environ.get("EMULATOR_RUN_ID", ""),
         }
+        # Environment files first: ECS gives `environment` precedence over them.
+        files = override.get("environmentFiles") or container.get("environmentFiles") or []
+        if files:
+            execution_role = task.get("overrides", {}).get("executionRoleArn") or definition.get(
+                "executionRoleArn"
+            )
+            try:
+                environment.update(await self._environment_files(files, execution_role))
+            except EnvironmentFileError as exc:
+                await self._report_container(arn, name, "STOPPED", reason=str(exc))
+                await self._report_task(arn, "STOPPED", reason=str(exc), pullStoppedAt=time.time())
+                return
         for item in container.get("environment") or []:
             environment[item["name"]] = item["value"]
         for item in override.get("environment") or []:
@@ -469,15 +517,18 @@ async def amain(argv: list[str]) -> None:
         loop.add_signal_handler(sig, agent.stopping.set)
     session = AioSession()
     config = AioConfig(retries={"mode": "standard", "total_max_attempts": 5})
-    async with session.create_client(
-        "ecs",
-        region_name=args.region,
-        endpoint_url=args.endpoint,
-        aws_access_key_id="agent",
-        aws_secret_access_key="agent",
-        config=config,
-    ) as ecs:
-        agent.ecs = ecs
+    where = {
+        "region_name": args.region,
+        "endpoint_url": args.endpoint,
+        "aws_access_key_id": "agent",
+        "aws_secret_access_key": "agent",
+        "config": config,
+    }
+    async with (
+        session.create_client("ecs", **where) as ecs,
+        session.create_client("s3", **where) as s3,
+    ):
+        agent.ecs, agent.s3 = ecs, s3
         await agent.serve()
 
 

@@ -15,10 +15,12 @@ those loggers, which rewrites each record's message before any handler sees it:
 * values of keys and headers that are secret by definition, in any case: ``SecretAccessKey``,
   ``SessionToken``, ``WebIdentityToken``, ``aws_secret_access_key``, ``aws_session_token``,
   ``X-Amz-Security-Token``, ``x-amz-sso_bearer_token``, ``accessToken``, ``refreshToken``,
-  ``clientSecret`` (in JSON, JSON inside strings however deeply escaped, Python reprs, header
-  lines and url-encoded bodies), the token of ``Authorization: Bearer``, the
-  ``x-amz-security-token`` line of a canonical request, and signatures (``Signature=`` of
-  ``Authorization``, and the ``Signature:`` line of botocore.auth);
+  ``clientSecret``, and the hub API token variables ``JUPYTERHUB_API_TOKEN`` and
+  ``JPY_API_TOKEN`` as a token file's ``NAME=VALUE`` lines carry them (in JSON, JSON inside
+  strings however deeply escaped, Python reprs, header lines and url-encoded bodies), the
+  token of ``Authorization: Bearer``, the ``x-amz-security-token`` line of a canonical
+  request, and signatures (``Signature=`` of ``Authorization``, and the ``Signature:`` line
+  of botocore.auth);
 * the text of the XML elements ``SecretAccessKey`` and every ``...Token`` element (STS
   AssumeRole and AssumeRoleWithWebIdentity answers).
 
@@ -89,6 +91,9 @@ _SECRET_KEYS = (
     "accessToken",
     "refreshToken",
     "clientSecret",
+    # A server's token file (api_token_source 's3'): PutObject's body, NAME=VALUE lines.
+    "JUPYTERHUB_API_TOKEN",
+    "JPY_API_TOKEN",
 )
 _SECRET_KEYS_LOWER = tuple(key.lower() for key in _SECRET_KEYS)
 _ANY_SECRET_KEY = "|".join(map(re.escape, _SECRET_KEYS))

@@ -248,6 +248,15 @@ class TaskConfig(LoggingConfigurable):
         definition's role. The hub needs iam:PassRole for it.""",
     )
 
+    execution_role_arn = Unicode(
+        "",
+        config=True,
+        help="""IAM role the ECS agent uses for the task (overrides.executionRoleArn): to pull
+        the image from ECR, write logs, and read environment files and secrets. Empty: the
+        task definition's. ``api_token_source = 's3'`` needs one of the two (checked before
+        RunTask). The hub needs iam:PassRole for it.""",
+    )
+
     # ------------------------------------------------------------------------- the server
 
     notebook_scheme = Unicode(

@@ -40,6 +40,7 @@ from .tags import (
     started_by_for_hub,
 )
 from .task_definitions import TaskDefinitionInfo
+from .token_file import FROM_S3, SECRET_VARIABLES, TokenFile
 
 __all__ = [
     "MAX_OVERRIDES_CHARS",
@@ -156,6 +157,7 @@ def _overrides(
     taskdef: TaskDefinitionInfo,
     command: Sequence[str] | None,
     environment: Mapping[str, str],
+    token_file: TokenFile | None,
 ) -> dict[str, Any]:
     container: dict[str, Any] = {"name": settings.task_container_name}
     if command:
@@ -164,6 +166,8 @@ def _overrides(
         container["environment"] = [
             {"name": str(name), "value": str(value)} for name, value in environment.items()
         ]
+    if token_file is not None:
+        container["environmentFiles"] = [token_file.override_entry()]
     if settings.memory_reservation is not None:
         container["memoryReservation"] = int(settings.memory_reservation)
     overrides: dict[str, Any] = {"containerOverrides": [container]}
@@ -173,6 +177,8 @@ def _overrides(
         overrides["memory"] = str(settings.memory)
     if settings.task_role_arn:
         overrides["taskRoleArn"] = settings.task_role_arn
+    if settings.execution_role_arn:
+        overrides["executionRoleArn"] = settings.execution_role_arn
     size = len(json.dumps(overrides, separators=(",", ":")))
     if size > MAX_OVERRIDES_CHARS:
         # Report sizes and names only: the values include the hub's API token.
@@ -185,6 +191,24 @@ def _overrides(
     return overrides
 
 
+def _check_token_file(
+    settings: SpawnSettings,
+    taskdef: TaskDefinitionInfo,
+    environment: Mapping[str, str],
+    token_file: TokenFile | None,
+) -> None:
+    if settings.api_token_source != FROM_S3:
+        return
+    if token_file is None or set(environment) & set(SECRET_VARIABLES):
+        raise ValueError("api_token_source 's3': the token goes in a token file, not the request")
+    if not (settings.execution_role_arn or taskdef.execution_role_arn):
+        raise ConfigurationError(
+            "execution_role_arn",
+            "is required with api_token_source 's3': the ECS agent reads the token file with "
+            f"the task execution role, and {taskdef.arn} names none",
+        )
+
+
 def build_run_task_request(
     settings: SpawnSettings,
     taskdef: TaskDefinitionInfo,
@@ -194,23 +218,27 @@ def build_run_task_request(
     environment: Mapping[str, str],
     client_token: str,
     port: str = "",
+    token_file: TokenFile | None = None,
 ) -> dict[str, Any]:
     """The complete RunTask kwargs for one spawn. Raises ConfigurationError, calls nothing.
 
-    ``port``: the host port ``use_dynamic_port`` reserved, recorded in a tag."""
+    ``port``: the host port ``use_dynamic_port`` reserved, recorded in a tag.
+    ``token_file``: with ``api_token_source = 's3'``, the env file holding the token
+    variables; ``environment`` must not hold them then (see token_file.split_secrets)."""
     if settings.task_container_name not in taskdef.container_names:
         raise ConfigurationError(
             "task_container_name",
             f"{settings.task_container_name!r} is not a container of {taskdef.arn}; it has "
             f"{', '.join(repr(n) for n in taskdef.container_names) or 'none'}",
         )
+    _check_token_file(settings, taskdef, environment, token_file)
     request: dict[str, Any] = {
         "cluster": settings.task_cluster_name,
         "taskDefinition": taskdef.arn,
         "count": 1,
         "startedBy": started_by_for_hub(settings.hub_id),
         "clientToken": client_token,
-        "overrides": _overrides(settings, taskdef, command, environment),
+        "overrides": _overrides(settings, taskdef, command, environment, token_file),
         "tags": build_tags(settings, identity, client_token, port),
         "enableECSManagedTags": bool(settings.enable_ecs_managed_tags),
         **_launch_fields(settings),

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .tags import MAX_OWN_TASK_TAGS, MAX_TAGS, is_valid_tag_key, is_valid_tag_value
+from .token_file import FROM_S3
 
 __all__ = ["FARGATE_PROVIDERS", "LaunchMode", "SpawnSettings", "fargate_memory_choices"]
 
@@ -218,6 +219,11 @@ class SpawnSettings:
     port_range_end: int
     use_dynamic_port: bool
     cmd: tuple[str, ...]
+    execution_role_arn: str
+    api_token_source: str
+    api_token_bucket: str
+    api_token_key_prefix: str
+    api_token_kms_key_id: str
     #: Environment variables a profile adds on top of JupyterHub's (key ``environment``).
     environment_overrides: Mapping[str, str] = field(default_factory=dict)
 
@@ -274,6 +280,7 @@ class SpawnSettings:
         self._check_tags()
         self._check_placement()
         self._check_ports()
+        self._check_token_source()
         if self.notebook_scheme not in ("http", "https"):
             raise ConfigurationError(
                 "notebook_scheme", f"must be 'http' or 'https', not {self.notebook_scheme!r}"
@@ -370,6 +377,34 @@ class SpawnSettings:
         for index, constraint in enumerate(self.placement_constraints):
             _check_constraint(index, constraint)
 
+    def _check_token_source(self) -> None:
+        if self.api_token_source not in ("environment", "s3"):
+            raise ConfigurationError(
+                "api_token_source", f"must be 'environment' or 's3', not {self.api_token_source!r}"
+            )
+        if self.api_token_source != FROM_S3:
+            return
+        if not self.api_token_bucket:
+            raise ConfigurationError("api_token_bucket", "is required with api_token_source 's3'")
+        if self.api_token_key_prefix.startswith("/") or "//" in self.api_token_key_prefix:
+            raise ConfigurationError(
+                "api_token_key_prefix",
+                f"{self.api_token_key_prefix!r} is not a clean S3 key prefix (no leading '/', "
+                "no empty segments)",
+            )
+        if self.launch.is_external:
+            raise ConfigurationError(
+                "api_token_source",
+                "'s3' needs ECS environment files, which ECS does not document for ECS "
+                "Anywhere (launch_type 'EXTERNAL'); use 'environment' for this launch type",
+            )
+        if self.platform_version and _version(self.platform_version) < (1, 4, 0):
+            raise ConfigurationError(
+                "platform_version",
+                f"{self.platform_version!r} cannot read environment files "
+                "(api_token_source 's3'); Fargate needs 1.4.0 or later (or LATEST)",
+            )
+
     def _check_ports(self) -> None:
         for key in ("port_range_start", "port_range_end"):
             value = getattr(self, key)
@@ -418,6 +453,14 @@ class SpawnSettings:
                 "tasks on EC2 capacity providers (set c.AWSSpawner.launch_type to say which)"
             )
         return notes
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'1.4.0' -> (1, 4, 0); 'LATEST' (or anything else) sorts after every number."""
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return (10**9,)
 
 
 def _describe_memory(cpu: int) -> str:

@@ -74,6 +74,7 @@ class TaskDefinitionInfo:
     container_ports: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     requires_compatibilities: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    execution_role_arn: str = ""
 
     @property
     def container_names(self) -> tuple[str, ...]:
@@ -100,6 +101,7 @@ class TaskDefinitionInfo:
             },
             requires_compatibilities=tuple(description.get("requiresCompatibilities") or ()),
             tags=task_tags({"tags": tags}),
+            execution_role_arn=str(description.get("executionRoleArn") or ""),
         )
 
 

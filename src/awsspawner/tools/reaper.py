@@ -24,7 +24,9 @@ refuses to guess. Each round it
    match); wait for tasks younger than ``--grace`` (longer than the spawner's
    ``start_timeout``, so a spawn in flight is never touched); stop the rest;
 5. asks the hub again about each task it is about to stop (``GET /users/{name}``) and stops
-   it only if that user is still gone or the server still not running.
+   it only if that user is still gone or the server still not running;
+6. with ``--token-bucket`` (``api_token_source = 's3'``), deletes the token files of servers
+   the hub does not have as ready or pending (:mod:`awsspawner.tools.token_sweep`).
 
 One log line per decision and a summary line per round; ``--dry-run`` only says what it would
 stop.
@@ -53,6 +55,7 @@ from ..aws.gateway import ECSGateway
 from ..errors import AWSError
 from ..launch.tags import escape_tag_value, started_by_for_hub, unescape_tag_value
 from .orphans import Decision, HubServers, decide
+from .token_sweep import TokenSweep
 
 __all__ = [
     "REQUIRED_SCOPES",
@@ -212,6 +215,7 @@ async def reap_once(
     hub_id: str,
     grace: float,
     dry_run: bool = False,
+    token_sweep: TokenSweep | None = None,
 ) -> RoundSummary:
     await hub.check_scopes()
     # ECS first, then the hub: a server that appears in between is then seen as active.
@@ -247,6 +251,8 @@ async def reap_once(
         else:
             log.info("stopped %s: %s", decision.arn, decision.why)
     log.info(summary.line(dry_run))
+    if token_sweep is not None:
+        await token_sweep.run(servers, grace=grace, now=time.time(), dry_run=dry_run)
     return summary
 
 
@@ -279,6 +285,17 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("JUPYTERHUB_API_URL"),
         help="the hub's API URL (default: $JUPYTERHUB_API_URL, set for hub-managed services)",
     )
+    parser.add_argument(
+        "--token-bucket",
+        default="",
+        help="c.AWSSpawner.api_token_bucket: also delete token files no server owns "
+        "(api_token_source = 's3')",
+    )
+    parser.add_argument(
+        "--token-prefix",
+        default="jupyterhub-tokens/",
+        help="c.AWSSpawner.api_token_key_prefix (default: jupyterhub-tokens/)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if not args.region:
@@ -299,6 +316,10 @@ async def run(args: argparse.Namespace) -> int:
         return await shared_client("ecs", auth=auth, region=args.region)
 
     gateway = ECSGateway(client)
+    token_sweep = None
+    if args.token_bucket:
+        s3 = await shared_client("s3", auth=auth, region=args.region)
+        token_sweep = TokenSweep(s3, args.token_bucket, args.token_prefix, args.hub_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -317,6 +338,7 @@ async def run(args: argparse.Namespace) -> int:
                         hub_id=args.hub_id,
                         grace=args.grace,
                         dry_run=args.dry_run,
+                        token_sweep=token_sweep,
                     )
                 except ScopeError as exc:
                     # Refuse to run. A managed service that exits is restarted by the hub at

@@ -1,0 +1,60 @@
+"""The settings that say how secrets reach a server: where its hub API token travels."""
+
+from __future__ import annotations
+
+from traitlets import Enum, Unicode
+from traitlets.config import LoggingConfigurable
+
+__all__ = ["SecretsConfig"]
+
+
+class SecretsConfig(LoggingConfigurable):
+    """How a server gets its secrets: ``c.AWSSpawner.<name>`` settings."""
+
+    api_token_source = Enum(
+        ["environment", "s3"],
+        default_value="environment",
+        config=True,
+        help="""How the notebook server gets its hub API token (``JUPYTERHUB_API_TOKEN`` and
+        ``JPY_API_TOKEN``).
+
+        - ``'environment'`` (the default, as earlier releases did): in RunTask's container
+          overrides. ECS keeps overrides with the task: anyone allowed ecs:DescribeTasks on
+          the cluster, and CloudTrail's RunTask records, can read every server's token.
+        - ``'s3'``: before RunTask the spawner writes both variables as an ``.env`` object
+          to ``api_token_bucket`` (SSE-KMS, see ``api_token_kms_key_id``) and names it in the
+          container override's ``environmentFiles``; the ECS agent reads it with the task's
+          execution role (``execution_role_arn`` or the task definition's). Neither variable
+          appears in the RunTask request. The object is rewritten at each spawn, deleted when
+          the server stops, and by the reaper for servers the hub no longer has.
+
+        Environment files need Fargate platform version 1.4.0 or later, and on EC2 ECS
+        container agent 1.39.0 or later; ECS Anywhere is not documented to support them, so
+        EXTERNAL launches refuse ``'s3'`` (see docs/security.md). May be set per profile.
+        """,
+    )
+
+    api_token_bucket = Unicode(
+        "",
+        config=True,
+        help="""S3 bucket of the token files (``api_token_source = 's3'``; required there).
+        The hub needs s3:PutObject and s3:DeleteObject on ``api_token_key_prefix``, the
+        task execution role s3:GetObject there (and kms:Decrypt for a customer key). Keep
+        the bucket private, with versioning off (a deleted token should stay deleted).""",
+    )
+
+    api_token_key_prefix = Unicode(
+        "jupyterhub-tokens/",
+        config=True,
+        help="""Key prefix of the token files in ``api_token_bucket``. Each server's file is
+        ``<prefix><hub_id>/<user>.env`` (default server) or
+        ``<prefix><hub_id>/<user>/<server>.env``, names percent-encoded.""",
+    )
+
+    api_token_kms_key_id = Unicode(
+        "",
+        config=True,
+        help="""KMS key (id, alias or ARN) the token files are encrypted with (SSE-KMS).
+        Empty: the account's AWS managed key for S3 (``aws/s3``). With a customer key, the
+        task execution role needs kms:Decrypt on it and the hub kms:GenerateDataKey.""",
+    )
