@@ -130,7 +130,8 @@ def test_a_profile_that_cannot_use_token_files_is_named_at_hub_start() -> None:
         {"display_name": "Node", "slug": "node",
          "spawner_override": {"launch_type": "EXTERNAL", "task_subnets": []}},
     ]  # fmt: skip
-    with pytest.raises(ConfigurationError, match=r"profile 'node': c\.AWSSpawner\.api_token_source"):
+    named = r"profile 'node': c\.AWSSpawner\.api_token_source"
+    with pytest.raises(ConfigurationError, match=named):
         make_spawner(**s3_config(profile_list=profiles))
 
 
