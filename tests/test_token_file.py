@@ -112,7 +112,6 @@ def test_the_request_names_the_file_and_holds_no_token() -> None:
     ("config", "key", "words"),
     [
         ({"api_token_bucket": ""}, "api_token_bucket", "is required"),
-        ({"launch_type": "EXTERNAL", "task_subnets": []}, "api_token_source", "ECS Anywhere"),
         ({"platform_version": "1.3.0"}, "platform_version", "1.4.0 or later"),
         ({"api_token_key_prefix": "/tokens/"}, "api_token_key_prefix", "clean S3 key prefix"),
     ],
@@ -127,10 +126,11 @@ def test_configurations_that_cannot_work_fail_when_the_spawner_is_built(
 def test_a_profile_that_cannot_use_token_files_is_named_at_hub_start() -> None:
     profiles = [
         {"display_name": "Fargate", "slug": "fargate", "spawner_override": {}},
-        {"display_name": "Node", "slug": "node",
-         "spawner_override": {"launch_type": "EXTERNAL", "task_subnets": []}},
-    ]  # fmt: skip
-    named = r"profile 'node': c\.AWSSpawner\.api_token_source"
+        {"display_name": "Old", "slug": "old", "spawner_override": {"platform_version": "1.3.0"}},
+    ]
+    named = (
+        r"profile 'old': c\.AWSSpawner\.platform_version: '1\.3\.0' cannot read environment files"
+    )
     with pytest.raises(ConfigurationError, match=named):
         make_spawner(**s3_config(profile_list=profiles))
 

@@ -292,10 +292,15 @@ class Agent:
         """Download and read environment files as the real agent does: with the task
         execution role, top down (a later file's variable wins), NAME=VALUE lines, ``#``
         comments ignored."""
+        # The texts of ECS: Fargate's, and the container agent's (EC2, ECS Anywhere), which
+        # carries no ResourceInitializationError prefix (amazon-ecs-agent, envFiles/envfile.go).
+        fargate = bool(self.args.fargate)
         if not execution_role:
             raise EnvironmentFileError(
-                "ResourceInitializationError: failed to download env files: the task has no "
-                "execution role to read them with"
+                "ResourceInitializationError: failed to download env files: unable to find "
+                "execution role credentials"
+                if fargate
+                else "Environment file resource: unable to find execution role credentials"
             )
         found: dict[str, str] = {}
         for item in files:
@@ -307,8 +312,10 @@ class Agent:
                 code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
                 raise EnvironmentFileError(
                     "ResourceInitializationError: failed to download env files: file download "
-                    f"command: non empty error stream: {code}: unable to download "
-                    f"s3://{bucket}/{key}"
+                    f"command: non empty error stream: failed to download file {key}: {code}"
+                    if fargate
+                    else f"Unable to download env file with key {key} from bucket {bucket}, "
+                    f"error: {code}"
                 ) from None
             for line in text.splitlines():
                 if not line.strip() or line.lstrip().startswith("#") or "=" not in line:

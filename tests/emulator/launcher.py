@@ -239,6 +239,12 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         return http("GET", f"{self.proxy_url}/_proxy/stats")  # type: ignore[no-any-return]
 
+    def request_bodies(self, operation: str) -> list[str]:
+        """The request bodies of ``operation`` (ecs:RunTask, ecs:RegisterTaskDefinition) the
+        proxy forwarded since the last reset, as sent."""
+        bodies = http("GET", f"{self.proxy_url}/_proxy/bodies")
+        return list(bodies.get(operation, []))
+
     def faults(self, rules: list[dict[str, Any]], seed: int = 0) -> None:
         http("POST", f"{self.proxy_url}/_proxy/faults", {"seed": seed, "rules": rules})
 

@@ -8,6 +8,8 @@ counted; DescribeTasks and DescribeContainerInstances also record how many ids e
 carried. Control API:
 
 * ``GET  /_proxy/stats``: ``{"calls": {op: n}, "ids": {op: [n, ...]}, "faults": {op: {kind: n}}}``
+* ``GET  /_proxy/bodies``: ``{op: [body, ...]}``, the last 2000 request bodies (as sent) of
+  the operations that carry what a leak test looks for (RunTask, RegisterTaskDefinition)
 * ``POST /_proxy/reset``: zero the counters and remove every fault rule
 * ``POST /_proxy/faults``: ``{"seed": 7, "rules": [{"operation": "ecs:RunTask" | "ecs:*" | "*",
   "kind": KIND, "rate": 0.3, "delay": 1.0}]}``
@@ -28,7 +30,7 @@ import asyncio
 import json
 import random
 import re
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,8 @@ KINDS = ("throttle", "5xx", "denied", "html", "drop", "slow", "late", "lost")
 _JSON_SERVICES = {"AmazonEC2ContainerServiceV20141113": "ecs", "AmazonSSM": "ssm"}
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _ID_LISTS = {"ecs:DescribeTasks": "tasks", "ecs:DescribeContainerInstances": "containerInstances"}
+#: Operations whose request bodies are kept for leak tests (GET /_proxy/bodies).
+RECORDED_BODIES = frozenset({"ecs:RunTask", "ecs:RegisterTaskDefinition"})
 HTML_ERROR_PAGE = (
     "<!doctype html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway"
     "</h1><p>The upstream server sent an invalid response.</p></body></html>"
@@ -67,6 +71,9 @@ class Stats:
     calls: Counter[str] = field(default_factory=Counter)
     ids: defaultdict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     faults: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    bodies: defaultdict[str, deque[str]] = field(
+        default_factory=lambda: defaultdict(lambda: deque(maxlen=2000))
+    )
 
 
 def operation_of(request: web.Request, body: bytes) -> tuple[str, dict[str, Any] | None]:
@@ -115,6 +122,7 @@ class Proxy:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/_proxy/stats", self.get_stats)
+        app.router.add_get("/_proxy/bodies", self.get_bodies)
         app.router.add_post("/_proxy/reset", self.reset)
         app.router.add_post("/_proxy/faults", self.set_faults)
         app.router.add_route("*", "/{tail:.*}", self.forward)
@@ -137,6 +145,9 @@ class Proxy:
                 "faults": {op: dict(kinds) for op, kinds in self.stats.faults.items()},
             }
         )
+
+    async def get_bodies(self, _request: web.Request) -> web.Response:
+        return web.json_response({op: list(bodies) for op, bodies in self.stats.bodies.items()})
 
     async def reset(self, _request: web.Request) -> web.Response:
         self.stats = Stats()
@@ -177,6 +188,8 @@ class Proxy:
         body = await request.read()
         operation, payload = operation_of(request, body)
         self.stats.calls[operation] += 1
+        if operation in RECORDED_BODIES:
+            self.stats.bodies[operation].append(body.decode("utf-8", "replace"))
         if operation in _ID_LISTS and payload is not None:
             self.stats.ids[operation].append(len(payload.get(_ID_LISTS[operation]) or []))
         rule = self._fault_for(operation)

@@ -28,9 +28,11 @@ class SecretsConfig(LoggingConfigurable):
           appears in the RunTask request. The object is rewritten at each spawn, deleted when
           the server stops, and by the reaper for servers the hub no longer has.
 
-        Environment files need Fargate platform version 1.4.0 or later, and on EC2 ECS
-        container agent 1.39.0 or later; ECS Anywhere is not documented to support them, so
-        EXTERNAL launches refuse ``'s3'`` (see docs/security.md). May be set per profile.
+        Environment files need Fargate platform version 1.4.0 or later (an older
+        ``platform_version`` is refused when the hub starts) and, on EC2 and ECS Anywhere
+        nodes, ECS container agent 1.39.0 or later (ECS's documentation covers EC2; for
+        external instances the agent's source supports them, unverified on a real node).
+        May be set per profile.
         """,
     )
 

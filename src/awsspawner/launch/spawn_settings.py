@@ -392,12 +392,6 @@ class SpawnSettings:
                 f"{self.api_token_key_prefix!r} is not a clean S3 key prefix (no leading '/', "
                 "no empty segments)",
             )
-        if self.launch.is_external:
-            raise ConfigurationError(
-                "api_token_source",
-                "'s3' needs ECS environment files, which ECS does not document for ECS "
-                "Anywhere (launch_type 'EXTERNAL'); use 'environment' for this launch type",
-            )
         if self.platform_version and _version(self.platform_version) < (1, 4, 0):
             raise ConfigurationError(
                 "platform_version",
