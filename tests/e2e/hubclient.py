@@ -8,8 +8,10 @@ local agent names after the task).
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -95,6 +97,25 @@ class HubClient:
                     yield event
                     if event.get("ready") or event.get("failed"):
                         return
+
+    async def log_in_and_open(self, name: str, path: str) -> tuple[int, str]:
+        """Log in at the hub's form as ``name`` (a session of its own, with cookies) and open
+        ``path`` on the user's server through the proxy, following every redirect: the
+        OAuth round trip the notebook server completes with its own API token. (status of
+        the last answer, its URL.)"""
+        jar = aiohttp.CookieJar(unsafe=True)  # cookies for an IP address host
+        async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+            async with browser.get(f"{self.stack.url}/hub/login") as answer:
+                page = await answer.text()
+            form = {"username": name, "password": self.stack.password}
+            found = re.search(r'name="_xsrf"\s+value="([^"]+)"', page)
+            if found:
+                form["_xsrf"] = html.unescape(found.group(1))
+            async with browser.post(f"{self.stack.url}/hub/login", data=form) as answer:
+                assert answer.status == 200, (answer.status, await answer.text())
+            async with browser.get(f"{self.stack.url}{path}") as answer:
+                await answer.read()
+                return answer.status, str(answer.url)
 
     async def through_proxy(self, path: str, token: str) -> int:
         """GET a path through configurable-http-proxy (no redirects followed)."""

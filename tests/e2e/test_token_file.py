@@ -1,0 +1,74 @@
+"""``api_token_source = 's3'`` with a real hub: the notebook server authenticates with the
+token it read from its S3 environment file, and nothing ECS keeps or was sent holds it."""
+
+from __future__ import annotations
+
+import json
+
+from demo.stack import CLUSTER
+
+from ..helpers import task_environment
+from .conftest import own_stack
+from .hubclient import tasks_of, wait_task_status
+from .test_hub import assert_stopped_cleanly, only_task, server_path, spawn_ready
+
+BUCKET = "hub-tokens"
+TOKEN_CONFIG = f"""
+c.JupyterHub.cleanup_servers = False
+c.AWSSpawner.api_token_source = "s3"
+c.AWSSpawner.api_token_bucket = {BUCKET!r}
+c.AWSSpawner.execution_role_arn = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
+"""
+
+
+async def test_servers_get_their_token_from_s3_and_ecs_never_sees_it() -> None:
+    async with own_stack(TOKEN_CONFIG) as (stack, hub):
+        s3 = stack.emulator.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        for user, profile in (("s3-fargate", "fargate"), ("s3-anywhere", "cpu-server")):
+            await spawn_ready(hub, user, profile=profile)
+            task = await only_task(stack, user)
+            token = task_environment(task["taskArn"]).get("JUPYTERHUB_API_TOKEN", "")
+            assert len(token) >= 32, "the server got no token from its environment file"
+            # ECS's view of the task, and every RunTask the hub sent, hold no token.
+            described = stack.emulator.client("ecs").describe_tasks(
+                cluster=CLUSTER, tasks=[task["taskArn"]]
+            )
+            assert token not in json.dumps(described, default=str)
+            run_tasks = stack.emulator.request_bodies("ecs:RunTask")
+            assert run_tasks
+            assert not [body for body in run_tasks if token in body]
+            assert token not in stack.log_path.read_text(errors="replace")
+            key = f"jupyterhub-tokens/jupyterhub/{user}.env"
+            assert (
+                s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+                .read()
+                .decode()
+                .startswith(f"JUPYTERHUB_API_TOKEN={token}\n")
+            )
+            # The server reached the hub with it (activity), and a user logs in through
+            # OAuth, which the server completes with the same token.
+            status, url = await hub.log_in_and_open(user, server_path(user) + "lab")
+            assert status == 200, (status, url)
+            assert url.endswith(server_path(user) + "lab"), url
+            assert f"403 POST /hub/api/users/{user}/activity" not in stack.log_path.read_text()
+
+        # A hub restart keeps the servers working (their files stay until they stop).
+        stack.stop_hub()
+        stack.start_hub()
+        for user in ("s3-fargate", "s3-anywhere"):
+            await hub.wait_ready(user)
+            assert (
+                await hub.through_proxy(
+                    server_path(user) + "api/status", await hub.user_token(user)
+                )
+                == 200
+            )
+
+        for user in ("s3-fargate", "s3-anywhere"):
+            task = await only_task(stack, user)
+            await hub.stop(user)
+            await assert_stopped_cleanly(stack, task["taskArn"])
+            await wait_task_status(stack, task["taskArn"], "STOPPED")
+            assert len(tasks_of(stack, user)) == 1
+        assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET), "token files left behind"
