@@ -137,7 +137,18 @@ def stand_in_user(n: int) -> SimpleNamespace:
     return SimpleNamespace(name=name, url=f"/user/{name}/", escaped_name=name, id=n, settings={})
 
 
-def make_spawners(kind: type[AWSSpawner], users: int, subnet: str) -> list[AWSSpawner]:
+ENV_FILE_BUCKET = "bench-tokens"
+
+
+def make_spawners(
+    kind: type[AWSSpawner], users: int, subnet: str, delivery: str = "environment"
+) -> list[AWSSpawner]:
+    token = (
+        {"api_token_source": "s3", "api_token_bucket": ENV_FILE_BUCKET,
+         "execution_role_arn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"}
+        if delivery == "s3"
+        else {}
+    )  # fmt: skip
     return [
         kind(
             user=stand_in_user(n),
@@ -150,6 +161,7 @@ def make_spawners(kind: type[AWSSpawner], users: int, subnet: str) -> list[AWSSp
             launch_type="FARGATE",
             startup_poll_interval=0.5,
             poll_interval=1,
+            **token,
         )
         for n in range(users)
     ]
@@ -171,14 +183,15 @@ async def run_mode(
     concurrency: int,
     rounds: int,
     gc_freeze: bool = False,
+    delivery: str = "environment",
 ) -> dict[str, Any]:
     kind = BaselineSpawner if mode == "baseline" else AWSSpawner
-    spawners = make_spawners(kind, users, subnet)
+    spawners = make_spawners(kind, users, subnet, delivery)
     for spawner in spawners:
         spawner.gc_freeze_after_setup = gc_freeze
     ticker = LagTicker()
     collections = GCPauses()
-    result: dict[str, Any] = {"mode": mode, "users": users}
+    result: dict[str, Any] = {"mode": mode, "users": users, "api_token_source": delivery}
     limit = asyncio.Semaphore(concurrency)
 
     async def spawn(spawner: AWSSpawner) -> None:
@@ -235,6 +248,7 @@ def setup(emulator: Emulator) -> str:
     emulator.reset()
     ecs = emulator.client("ecs")
     ecs.create_cluster(clusterName=CLUSTER)
+    emulator.client("s3").create_bucket(Bucket=ENV_FILE_BUCKET)
     ecs.register_task_definition(
         family=FAMILY,
         networkMode="awsvpc",
@@ -305,7 +319,14 @@ async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
         for mode in args.modes:
             subnet = setup(emulator)
             result = await run_mode(
-                mode, emulator, subnet, args.users, args.concurrency, args.rounds, args.gc_freeze
+                mode,
+                emulator,
+                subnet,
+                args.users,
+                args.concurrency,
+                args.rounds,
+                args.gc_freeze,
+                args.api_token_source,
             )
             result["peak_rss_mib"] = round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
@@ -322,6 +343,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="+", default=["awsspawner", "baseline"])
     parser.add_argument("--json", default="bench-results/bench.json")
+    parser.add_argument(
+        "--api-token-source",
+        choices=["environment", "s3"],
+        default="environment",
+        help="c.AWSSpawner.api_token_source: 's3' writes and deletes a token file per server",
+    )
     parser.add_argument(
         "--gc-freeze",
         action="store_true",

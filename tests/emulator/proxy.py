@@ -88,8 +88,26 @@ def operation_of(request: web.Request, body: bytes) -> tuple[str, dict[str, Any]
             return f"{service}:{op}", None
     match = _SCOPE.search(request.headers.get("Authorization", ""))
     service = match.group(1) if match else "unknown"
+    if service == "s3":  # REST: the method and the path say which operation
+        return f"s3:{_s3_operation(request)}", None
     action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["unknown"])[0]
     return f"{service}:{action}", None
+
+
+def _s3_operation(request: web.Request) -> str:
+    """The S3 operations the emulator's users send, by method and path (path-style URLs)."""
+    has_key = "/" in request.path.strip("/")
+    if request.method == "GET" and not has_key:
+        return "ListObjectsV2" if request.query.get("list-type") == "2" else "ListObjects"
+    by_method = {
+        "PUT": "PutObject",
+        "DELETE": "DeleteObject",
+        "GET": "GetObject",
+        "HEAD": "HeadObject",
+    }
+    if not has_key:
+        return {"PUT": "CreateBucket", "HEAD": "HeadBucket"}.get(request.method, request.method)
+    return by_method.get(request.method, request.method)
 
 
 _ERRORS = {
