@@ -126,6 +126,27 @@ async def test_a_configured_port_that_disagrees_is_warned_once_per_revision(
     assert "anywhere-host:1" in warnings[0]
 
 
+def test_several_declared_ports_keep_the_configured_one(caplog: pytest.LogCaptureFixture) -> None:
+    """Which of several declared ports is the notebook's cannot be known: one of them that is
+    the configured port is used; none of them: the configured port, and a warning."""
+    caplog.set_level(logging.WARNING, logger="awsspawner")
+    spawner = host_spawner()
+    settings = spawner.spawn_settings()
+
+    def revision(*ports: int) -> TaskDefinitionInfo:
+        return TaskDefinitionInfo(
+            arn=f"arn:aws:ecs:us-east-1:123456789012:task-definition/h:{len(ports)}",
+            family="h", network_mode="host", container_images={CONTAINER: "img"},
+            container_ports={CONTAINER: ports},
+        )  # fmt: skip
+
+    assert spawner._declared_host_port(settings, revision(22, 8888)) == 8888
+    assert "c.AWSSpawner.port" not in caplog.text
+    assert spawner._declared_host_port(settings, revision(22, 9000, 9001)) == 8888
+    assert "is not among the containerPorts 22, 9000, 9001" in caplog.text
+    assert spawner._declared_host_port(settings, revision()) == 8888
+
+
 # --------------------------------------------------------------------------------- poll()
 
 

@@ -4,6 +4,7 @@ strict rules (tests/emulator/strict.py), which follow botocore's model and ECS's
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -252,3 +253,21 @@ def test_strategies_within_the_limits_are_sent() -> None:
         request = request_for(make_spawner(launch_type=strategy))
         assert request["capacityProviderStrategy"] == strategy
         accepted_by_ecs(request)
+
+
+def test_placement_constraints_count_the_revisions_own() -> None:
+    rule = {"type": "memberOf", "expression": "attribute:gpu == true"}
+    spawner = make_spawner(launch_type="EC2", placement_constraints=[rule] * 5)
+    revision = taskdef_with_tags({})
+    request_with(spawner, dataclasses.replace(revision, placement_constraint_count=5))
+    with pytest.raises(ConfigurationError, match=r"placement_constraints: 5 configured and 6"):
+        request_with(spawner, dataclasses.replace(revision, placement_constraint_count=6))
+
+
+def test_placement_constraints_with_the_clusters_default_strategy_are_warned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rule = {"type": "memberOf", "expression": "attribute:gpu == true"}
+    with caplog.at_level(logging.WARNING):
+        make_spawner(launch_type=[], placement_constraints=[rule])
+    assert "ECS refuses them if that strategy places tasks on Fargate" in caplog.text

@@ -7,6 +7,7 @@ agent does; the RunTask request, the task ECS describes and the hub's logs never
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -22,7 +23,12 @@ from awsspawner.aws.clients import shared_client
 from awsspawner.aws.redaction import redact
 from awsspawner.errors import ConfigurationError
 from awsspawner.launch.run_task import SpawnIdentity, build_run_task_request
-from awsspawner.launch.token_file import SECRET_VARIABLES, split_secrets, token_file_for
+from awsspawner.launch.token_file import (
+    SECRET_VARIABLES,
+    TokenFile,
+    split_secrets,
+    token_file_for,
+)
 from awsspawner.tools.orphans import HubServers
 from awsspawner.tools.token_sweep import TokenSweep
 
@@ -184,12 +190,11 @@ async def test_the_server_gets_its_token_from_the_file_and_nothing_else_holds_it
         assert TOKEN not in json.dumps(sent)
         described = emulator.client("ecs").describe_tasks(cluster=CLUSTER, tasks=[spawner.task_arn])
         assert TOKEN not in json.dumps(described, default=str)
-        stored = s3.get_object(Bucket=BUCKET, Key=key)
-        assert stored["ServerSideEncryption"] == "aws:kms"
-        assert spawner.get_state()["token_file"] == f"{BUCKET}/{key}"
+        # The agent read it before the container started: it is gone once the task runs.
+        assert not object_exists(s3, key)
+        assert "token_file" not in spawner.get_state()
     finally:
         await spawner.stop()
-    assert not object_exists(s3, key)
     assert isinstance(await spawner.poll(), int)
     assert TOKEN not in caplog.text
 
@@ -217,13 +222,84 @@ async def test_an_unreadable_file_fails_the_spawn_with_ecs_reason_and_leaves_not
 
 
 async def test_a_file_that_cannot_be_written_starts_no_task(
-    emulator: Emulator, fargate: str
+    emulator: Emulator, fargate: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     spawner = make_spawner(task_subnets=[fargate], **s3_config(api_token_bucket="no-such-bucket"))
-    with pytest.raises(SpawnException, match="Could not prepare your server's task"):
+    with pytest.raises(SpawnException, match="Could not prepare your server's task") as caught:
         await spawner.start()
     assert not emulator.stats()["calls"].get("ecs:RunTask")
-    assert TOKEN not in str(spawner.log)
+    assert "PutObject" in caplog.text  # botocore's request log is there, redacted
+    assert TOKEN not in caplog.text
+    assert TOKEN not in caught.value.message
+
+
+async def test_a_start_timeout_during_run_task_deletes_the_file(
+    emulator: Emulator, fargate: str, s3: Any
+) -> None:
+    emulator.faults([{"operation": "ecs:RunTask", "kind": "slow", "delay": 3.0}])
+    spawner = make_spawner(task_subnets=[fargate], start_timeout=2, **s3_config())
+    with pytest.raises(SpawnException, match="did not start within 2 s"):
+        await spawner.start()
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+    assert "token_file" not in spawner.get_state()
+    await spawner.stop()  # the task RunTask started late is found and stopped
+
+
+async def test_token_files_are_encrypted_with_kms(emulator: Emulator, s3: Any) -> None:
+    spawner = make_spawner(**s3_config(api_token_kms_key_id="alias/hub-tokens"))
+    file = token_file_for(bucket=BUCKET, prefix="p/", region=REGION, hub_id="h",
+                          username="alice", server_name="")  # fmt: skip
+    store = spawner.token_store(REGION, "alias/hub-tokens")
+    await store.put(file, "JUPYTERHUB_API_TOKEN=x\n")
+    stored = s3.get_object(Bucket=BUCKET, Key=file.key)
+    assert stored["ServerSideEncryption"] == "aws:kms"
+    assert stored["SSEKMSKeyId"].endswith("hub-tokens")
+    assert TokenFile.from_ref(file.ref) == file
+    assert await store.delete(file)
+    assert not object_exists(s3, file.key)
+
+
+async def test_the_revisions_own_environment_files_are_kept(
+    emulator: Emulator, fargate: str, s3: Any
+) -> None:
+    """A RunTask override replaces the container's environmentFiles: its own go along."""
+    s3.put_object(Bucket=BUCKET, Key="team.env", Body=b"TEAM=research\n")
+    ecs = emulator.client("ecs")
+    ecs.register_task_definition(
+        family="with-files", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+        cpu="256", memory="512", executionRoleArn=EXECUTION_ROLE,
+        containerDefinitions=[{
+            "name": "notebook", "image": "img:1", "memory": 512,
+            "environmentFiles": [{"value": f"arn:aws:s3:::{BUCKET}/team.env", "type": "s3"}],
+        }],
+    )  # fmt: skip
+    emulator.add_agent(CLUSTER, fargate=True)
+    spawner = make_spawner(
+        task_subnets=[fargate], cmd=FAKE_NOTEBOOK, task_definition_family="with-files",
+        **s3_config(execution_role_arn=""),
+    )  # fmt: skip
+    await spawner.start()
+    try:
+        environment = task_environment(spawner.task_arn)
+        assert environment["TEAM"] == "research"
+        assert environment["JUPYTERHUB_API_TOKEN"] == TOKEN
+    finally:
+        await spawner.stop()
+
+
+def test_a_revision_that_would_hide_the_token_is_refused() -> None:
+    settings = make_spawner(**s3_config()).spawn_settings()
+    revision = dataclasses.replace(
+        taskdef(), environment_names={"notebook": frozenset({"JUPYTERHUB_API_TOKEN"})}
+    )
+    file = token_file_for(bucket=BUCKET, prefix="", region=REGION, hub_id="h", username="u",
+                          server_name="")  # fmt: skip
+    with pytest.raises(ConfigurationError, match="would hide the server's own token"):
+        build_run_task_request(
+            settings, revision, SpawnIdentity(username="u"), command=[], environment={},
+            client_token="t", token_file=file,
+        )  # fmt: skip
 
 
 async def test_the_reaper_deletes_files_no_server_owns(emulator: Emulator, s3: Any) -> None:

@@ -256,10 +256,10 @@ class AWSSpawner(ProfileChoice):
                 "The task has been stopped.",
                 "timeout",
             ) from None
-        except BaseException:
-            await self._delete_token_file()  # no server: its token file goes too
-            raise
         finally:
+            # Failed: no server, no file. Started: the agent read it before the task ran
+            # (_launch deleted it then); this is a no-op.
+            await self._delete_token_file()
             progress.finish()
 
     async def _attempts(
@@ -342,15 +342,25 @@ class AWSSpawner(ProfileChoice):
         container's declared containerPort there (placement conflicts, networkBindings): when
         the revision declares one, the server uses it."""
         declared = taskdef.container_ports.get(settings.task_container_name) or ()
-        if not declared:
+        if not declared or self.port in declared:
+            return int(self.port)
+        container = settings.task_container_name
+        if len(declared) > 1:
+            # Which of several is the notebook's cannot be known: keep the configured port.
+            self._warn_once(
+                taskdef.arn,
+                f"c.AWSSpawner.port = {self.port} is not among the containerPorts "
+                f"{', '.join(map(str, declared))} that host-network container {container!r} of "
+                f"{taskdef.arn} declares: ECS books those on the node, not the server's port",
+            )
             return int(self.port)
         port = declared[0]
-        if self.port not in (port, DEFAULT_PORT):
+        if self.port != DEFAULT_PORT:
             self._warn_once(
                 taskdef.arn,
                 f"c.AWSSpawner.port = {self.port} is not used for {taskdef.arn}: its host "
-                f"network container {settings.task_container_name!r} declares containerPort "
-                f"{port}, where ECS books the port on the node, so the server listens on {port}",
+                f"network container {container!r} declares containerPort {port}, where ECS "
+                f"books the port on the node, so the server listens on {port}",
             )
         return port
 
@@ -369,8 +379,8 @@ class AWSSpawner(ProfileChoice):
         still remove it)."""
         if not self.token_file:
             return
-        file = TokenFile.from_ref(self.token_file, self.aws_region)
-        deleting = asyncio.ensure_future(self.token_store().delete(file))
+        file = TokenFile.from_ref(self.token_file)
+        deleting = asyncio.ensure_future(self.token_store(file.region or None).delete(file))
         try:
             deleted = await asyncio.shield(deleting)
         except asyncio.CancelledError:
@@ -398,6 +408,9 @@ class AWSSpawner(ProfileChoice):
             progress.stage("submitted", launch=settings.launch.describe())
             progress.observe(task)
             task = await self._wait_until_running(gateway, progress)
+            # The agent read the token file before it started the container: a live
+            # credential need not wait in S3 until the server stops.
+            await self._delete_token_file()
             progress.stage("resolving")
             endpoint = await self._find_endpoint(settings, taskdef, gateway, task)
         except BaseException:
@@ -553,8 +566,10 @@ class AWSSpawner(ProfileChoice):
         return status
 
     async def stop(self, now: bool = False) -> None:
-        await self._server_task().stop(now)
-        await self._delete_token_file()
+        try:
+            await self._server_task().stop(now)
+        finally:
+            await self._delete_token_file()  # left only if the server never ran
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         if self._progress is None:
@@ -576,6 +591,7 @@ class AWSSpawner(ProfileChoice):
             task = await asyncio.wait_for(
                 self._wait_until_running(gateway, progress), self.start_timeout
             )
+            await self._delete_token_file()
             taskdef = await gateway.task_definition_for(settings)
             endpoint = await self._find_endpoint(settings, taskdef, gateway, task)
         finally:

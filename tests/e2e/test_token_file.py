@@ -39,13 +39,8 @@ async def test_servers_get_their_token_from_s3_and_ecs_never_sees_it() -> None:
             assert run_tasks
             assert not [body for body in run_tasks if token in body]
             assert token not in stack.log_path.read_text(errors="replace")
-            key = f"jupyterhub-tokens/jupyterhub/{user}.env"
-            assert (
-                s3.get_object(Bucket=BUCKET, Key=key)["Body"]
-                .read()
-                .decode()
-                .startswith(f"JUPYTERHUB_API_TOKEN={token}\n")
-            )
+            # Read by the agent before the container started, the file is gone already.
+            assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
             # The server reached the hub with it (activity), and a user logs in through
             # OAuth, which the server completes with the same token.
             status, url = await hub.log_in_and_open(user, server_path(user) + "lab")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from .spawn_settings import SpawnSettings
+from .spawn_settings import MAX_PLACEMENT_CONSTRAINTS, SpawnSettings
 from .tags import (
     MAX_TAGS,
     TAG_HUB,
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 MAX_OVERRIDES_CHARS = 8192
+#: ECS's limit of environment files per container.
+MAX_ENVIRONMENT_FILES = 10
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,9 @@ def _overrides(
             {"name": str(name), "value": str(value)} for name, value in environment.items()
         ]
     if token_file is not None:
-        container["environmentFiles"] = [token_file.override_entry()]
+        # An override replaces the container's own files: send them along, ours last.
+        declared = taskdef.environment_files.get(settings.task_container_name, ())
+        container["environmentFiles"] = [*map(dict, declared), token_file.override_entry()]
     if settings.memory_reservation is not None:
         container["memoryReservation"] = int(settings.memory_reservation)
     overrides: dict[str, Any] = {"containerOverrides": [container]}
@@ -206,6 +210,22 @@ def _check_token_file(
             "execution_role_arn",
             "is required with api_token_source 's3': the ECS agent reads the token file with "
             f"the task execution role, and {taskdef.arn} names none",
+        )
+    container = settings.task_container_name
+    shadowing = taskdef.environment_names.get(container, frozenset()) & set(SECRET_VARIABLES)
+    if shadowing:
+        # ECS gives a container definition's `environment` precedence over environment files.
+        raise ConfigurationError(
+            "task_definition_family",
+            f"{taskdef.arn} sets {', '.join(sorted(shadowing))} in the environment of "
+            f"container {container!r}, which would hide the server's own token from its file "
+            "(api_token_source 's3'); remove it from the task definition",
+        )
+    if len(taskdef.environment_files.get(container, ())) + 1 > MAX_ENVIRONMENT_FILES:
+        raise ConfigurationError(
+            "task_definition_family",
+            f"container {container!r} of {taskdef.arn} already has {MAX_ENVIRONMENT_FILES} "
+            "environment files, ECS's most: there is no room for the token file",
         )
 
 
@@ -249,6 +269,14 @@ def build_run_task_request(
     _check_tag_budget(settings, taskdef, request["tags"])
     if settings.sends_placement_constraints:
         request["placementConstraints"] = [dict(c) for c in settings.placement_constraints]
+        total = len(settings.placement_constraints) + taskdef.placement_constraint_count
+        if total > MAX_PLACEMENT_CONSTRAINTS:
+            raise ConfigurationError(
+                "placement_constraints",
+                f"{len(settings.placement_constraints)} configured and "
+                f"{taskdef.placement_constraint_count} in {taskdef.arn} make {total}; ECS allows "
+                f"{MAX_PLACEMENT_CONSTRAINTS} per task, counting the task definition's",
+            )
     if settings.platform_version:
         request["platformVersion"] = settings.platform_version
     return request

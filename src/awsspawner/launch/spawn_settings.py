@@ -440,6 +440,12 @@ class SpawnSettings:
                 f"c.AWSSpawner.assign_public_ip = True is sent as DISABLED for launch_type "
                 f"{launch}: ECS gives public IPs to Fargate tasks only"
             )
+        if self.placement_constraints and self.launch.uses_cluster_default:
+            notes.append(
+                "c.AWSSpawner.placement_constraints are sent with the cluster's default "
+                "capacity provider strategy: ECS refuses them if that strategy places tasks "
+                "on Fargate (set c.AWSSpawner.launch_type to say which)"
+            )
         if self.assign_public_ip and self.launch.uses_cluster_default:
             notes.append(
                 "c.AWSSpawner.assign_public_ip = True is sent with the cluster's default "

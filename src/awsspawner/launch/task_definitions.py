@@ -75,6 +75,12 @@ class TaskDefinitionInfo:
     requires_compatibilities: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     execution_role_arn: str = ""
+    #: Each container's own ``environmentFiles`` (a RunTask override replaces them).
+    environment_files: Mapping[str, tuple[Mapping[str, str], ...]] = field(default_factory=dict)
+    #: Each container's own ``environment`` variable names (they win over environment files).
+    environment_names: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: How many placement constraints the revision itself has (they count toward ECS's 10).
+    placement_constraint_count: int = 0
 
     @property
     def container_names(self) -> tuple[str, ...]:
@@ -102,6 +108,15 @@ class TaskDefinitionInfo:
             requires_compatibilities=tuple(description.get("requiresCompatibilities") or ()),
             tags=task_tags({"tags": tags}),
             execution_role_arn=str(description.get("executionRoleArn") or ""),
+            environment_files={
+                str(c["name"]): tuple(dict(f) for f in c.get("environmentFiles") or [])
+                for c in containers
+            },
+            environment_names={
+                str(c["name"]): frozenset(str(e.get("name")) for e in c.get("environment") or [])
+                for c in containers
+            },
+            placement_constraint_count=len(description.get("placementConstraints") or []),
         )
 
 

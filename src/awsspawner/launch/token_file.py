@@ -74,12 +74,14 @@ class TokenFile:
 
     @property
     def ref(self) -> str:
-        """``bucket/key``: what the spawner's state keeps (the bucket holds no ``/``)."""
-        return f"{self.bucket}/{self.key}"
+        """``region:bucket/key``: what the spawner's state keeps (a profile may choose the
+        region and bucket; neither holds ``:`` or ``/``)."""
+        return f"{self.region}:{self.bucket}/{self.key}"
 
     @classmethod
-    def from_ref(cls, ref: str, region: str) -> TokenFile:
-        bucket, _, key = ref.partition("/")
+    def from_ref(cls, ref: str) -> TokenFile:
+        region, _, path = ref.partition(":")
+        bucket, _, key = path.partition("/")
         return cls(bucket=bucket, key=key, region=region)
 
     def override_entry(self) -> dict[str, str]:
