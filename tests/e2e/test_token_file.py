@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from demo.stack import CLUSTER
+from demo.stack import CLUSTER, HubStack
 
 from ..helpers import task_environment
 from .conftest import own_stack
-from .hubclient import tasks_of, wait_task_status
+from .hubclient import HubClient, tasks_of, wait_task_status
 from .test_hub import assert_stopped_cleanly, only_task, server_path, spawn_ready
 
 BUCKET = "hub-tokens"
@@ -67,3 +67,30 @@ async def test_servers_get_their_token_from_s3_and_ecs_never_sees_it() -> None:
             await wait_task_status(stack, task["taskArn"], "STOPPED")
             assert len(tasks_of(stack, user)) == 1
         assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET), "token files left behind"
+
+
+async def test_the_reaper_service_sweeps_token_files_no_server_owns(
+    hub: HubClient, stack: HubStack
+) -> None:
+    """`awsspawner-reaper --token-bucket`: a file of a user the hub does not have goes; the
+    file of a running server, and another hub's, stay."""
+    s3 = stack.emulator.client("s3")
+    s3.create_bucket(Bucket="sweep-tokens")
+    await spawn_ready(hub, "sweep-live", profile="fargate")
+    planted = [
+        "jupyterhub-tokens/jupyterhub/sweep-live.env",  # a running server's
+        "jupyterhub-tokens/jupyterhub/sweep-ghost.env",  # no such user
+        "jupyterhub-tokens/jupyterhub/sweep-live/old.env",  # a named server that does not run
+        "jupyterhub-tokens/another-hub/sweep-ghost.env",  # another hub's folder
+    ]
+    for key in planted:
+        s3.put_object(Bucket="sweep-tokens", Key=key, Body=b"JUPYTERHUB_API_TOKEN=x\n")
+    young = stack.run_reaper("--grace", "600", "--token-bucket", "sweep-tokens")
+    assert young.returncode == 0, young.stderr
+    assert "token files: 3 of this hub; 0 deleted" in young.stderr
+    swept = stack.run_reaper("--grace", "0", "--token-bucket", "sweep-tokens")
+    assert swept.returncode == 0, swept.stderr
+    assert "token files: 3 of this hub; 2 deleted" in swept.stderr
+    left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="sweep-tokens")["Contents"])
+    assert left == [planted[3], planted[0]]
+    await hub.stop("sweep-live")
