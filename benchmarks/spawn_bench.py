@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
 import json
 import logging
 import os
@@ -42,6 +40,8 @@ from tests.emulator.launcher import Emulator, http
 
 from awsspawner import AWSSpawner, close_shared_clients
 
+from .loop_probes import CallbackTimes, GCPauses, LagTicker
+
 CLUSTER = "bench"
 FAMILY = "bench-notebook"
 
@@ -57,79 +57,6 @@ class BaselineSpawner(AWSSpawner):
         if tasks and tasks[0].get("lastStatus") == "STOPPED":
             return 1
         return None
-
-
-class LagTicker:
-    """Measures how late a 5 ms sleep wakes up: the event loop's responsiveness."""
-
-    def __init__(self) -> None:
-        self.samples: list[float] = []
-        self._task: asyncio.Task[None] | None = None
-        self._began = 0.0
-        self._worst_at = 0.0
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(0.005)
-            lag = loop.time() - before - 0.005
-            if not self.samples or lag > max(self.samples):
-                self._worst_at = before - self._began
-            self.samples.append(lag)
-
-    def start(self) -> None:
-        self.samples = []
-        self._began = asyncio.get_running_loop().time()
-        self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> dict[str, float]:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        ordered = sorted(self.samples) or [0.0]
-        return {
-            "max_ms": round(ordered[-1] * 1000, 1),
-            "max_at_s": round(self._worst_at, 2),
-            "p99_ms": round(
-                ordered[int(len(ordered) * 0.99) - 1 if len(ordered) > 1 else 0] * 1000, 1
-            ),
-        }
-
-
-class GCPauses:
-    """Records how long each of Python's garbage collections held the process (and so the
-    loop): the ticker's worst samples are usually a full (generation 2) collection."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[float, int]] = []
-        self._began = 0.0
-        self._phase_began = 0.0
-        self._longest_at = 0.0
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._began = time.perf_counter()
-        else:
-            pause = time.perf_counter() - self._began
-            if not self.pauses or pause > max(p for p, _ in self.pauses):
-                self._longest_at = self._began - self._phase_began
-            self.pauses.append((pause, info["generation"]))
-
-    def start(self) -> None:
-        self.pauses = []
-        self._phase_began = time.perf_counter()
-        gc.callbacks.append(self._callback)
-
-    def stop(self) -> dict[str, float]:
-        gc.callbacks.remove(self._callback)
-        full = [seconds for seconds, generation in self.pauses if generation == 2]
-        return {
-            "max_ms": round(max((p for p, _ in self.pauses), default=0.0) * 1000, 1),
-            "full_collections": len(full),
-            "longest_at_s": round(self._longest_at, 2),
-        }
 
 
 def stand_in_user(n: int) -> SimpleNamespace:
@@ -191,6 +118,7 @@ async def run_mode(
         spawner.gc_freeze_after_setup = gc_freeze
     ticker = LagTicker()
     collections = GCPauses()
+    callbacks = CallbackTimes()
     result: dict[str, Any] = {"mode": mode, "users": users, "api_token_source": delivery}
     limit = asyncio.Semaphore(concurrency)
 
@@ -201,10 +129,12 @@ async def run_mode(
     http("POST", f"{emulator.proxy_url}/_proxy/reset")
     ticker.start()
     collections.start()
+    callbacks.start()
     cpu, wall = time.process_time(), time.monotonic()
     await asyncio.gather(*(spawn(s) for s in spawners))
     spawn_cpu, spawn_wall = time.process_time() - cpu, time.monotonic() - wall
-    result["spawn_lag"] = await ticker.stop()
+    result["spawn_callbacks"] = callbacks.stop()
+    result["spawn_lag"] = await ticker.stop(collections)
     result["spawn_gc"] = collections.stop()
     spawn_calls = calls(emulator)
     result["spawn_wall_s"] = round(spawn_wall, 2)
@@ -223,7 +153,7 @@ async def run_mode(
         after = await asyncio.to_thread(calls, emulator)
         round_calls.append(diff(after, before).get("ecs:DescribeTasks", 0))
         assert all(r is None for r in results), "a running server was reported stopped"
-    result["poll_lag"] = await ticker.stop()
+    result["poll_lag"] = await ticker.stop(collections)
     result["poll_gc"] = collections.stop()
     result["describe_calls_per_round"] = round_calls
     result["poll_round_wall_s"] = [round(w, 2) for w in round_walls]
@@ -275,6 +205,13 @@ def table(results: list[dict[str, Any]]) -> str:
             ),
         ),
         (
+            "loop lag in spawns without GC, max (ms)",
+            lambda r: (
+                f"{r['spawn_lag']['max_without_gc_ms']}, "
+                f"at {r['spawn_lag']['max_without_gc_at_s']} s"
+            ),
+        ),
+        (
             "longest GC pause in spawns (ms, full GCs)",
             lambda r: (
                 f"{r['spawn_gc']['max_ms']} ({r['spawn_gc']['full_collections']}), "
@@ -291,6 +228,12 @@ def table(results: list[dict[str, Any]]) -> str:
             ),
         ),
         (
+            "loop lag in polls without GC, max (ms)",
+            lambda r: (
+                f"{r['poll_lag']['max_without_gc_ms']}, at {r['poll_lag']['max_without_gc_at_s']} s"
+            ),
+        ),
+        (
             "longest GC pause in polls (ms, full GCs)",
             lambda r: (
                 f"{r['poll_gc']['max_ms']} ({r['poll_gc']['full_collections']}), "
@@ -303,6 +246,13 @@ def table(results: list[dict[str, Any]]) -> str:
     ]
     for label, get in rows:
         lines.append(f"{label:42} " + " | ".join(f"{r['mode']}: {get(r)}" for r in results))
+    for r in results:
+        lines.append(f"top loop callbacks in spawns ({r['mode']}): calls, total ms, longest ms")
+        for row in r["spawn_callbacks"]:
+            lines.append(
+                f"  {row['callback'][:60]:60} {row['calls']:7} {row['total_ms']:9} "
+                f"{row['longest_ms']:7}"
+            )
     return "\n".join(lines)
 
 
@@ -350,6 +300,11 @@ def main() -> None:
         help="c.AWSSpawner.api_token_source: 's3' writes and deletes a token file per server",
     )
     parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the clients' warm-up (awsspawner.aws.warmup), to measure what it saves",
+    )
+    parser.add_argument(
         "--gc-freeze",
         action="store_true",
         help="c.AWSSpawner.gc_freeze_after_setup = True (see docs/scale.md)",
@@ -367,6 +322,10 @@ def main() -> None:
         "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
     }.items():  # fmt: skip
         os.environ.setdefault(name, value)
+    if args.no_warmup:
+        from awsspawner.aws import clients
+
+        clients.warm_client = lambda client, service: 0  # type: ignore[assignment]
     results = asyncio.run(amain(args))
     print(table(results))
     if len(results) == 2:

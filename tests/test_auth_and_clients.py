@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -209,3 +210,28 @@ async def test_gc_freeze_after_setup_freezes_once_around_client_setup(
         assert clients._frozen_stages == {"hub", "client:ecs"}  # once per stage
     finally:
         gc.unfreeze()
+
+
+async def test_new_clients_are_warmed_in_a_thread_before_anyone_uses_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What botocore builds at an operation's first call is built off the loop (warmup)."""
+    from awsspawner.aws import clients, warmup
+
+    threads: list[str] = []
+
+    def recording(client: Any, service: str) -> int:
+        threads.append(threading.current_thread().name)
+        return warmup.warm_client(client, service)
+
+    monkeypatch.setattr(clients, "warm_client", recording)
+    ecs = await shared_client("ecs", auth=AWSSpawnerAuthentication(), region=REGION)
+    assert threads
+    assert threads[0] != threading.main_thread().name
+    run_task = ecs.meta.service_model.operation_model("RunTask")
+    assert "members" in run_task.input_shape.__dict__  # shapes resolved (botocore caches)
+    overrides = run_task.input_shape.members["overrides"]
+    assert "members" in overrides.__dict__  # nested shapes too
+    emitter = ecs.meta.events._emitter
+    assert "before-call.ecs.RunTask" in emitter._lookup_cache  # handler lookups cached
+    assert warmup.warm_client(ecs, "no-such-service") == 0

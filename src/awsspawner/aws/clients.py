@@ -28,6 +28,7 @@ from aiobotocore.session import AioSession
 
 from . import parsing, redaction
 from .auth import AWSSpawnerAuthentication
+from .warmup import warm_client
 
 __all__ = [
     "ClientSettings",
@@ -140,6 +141,9 @@ async def shared_client(
                     config=settings.aio_config(),
                 )
             )
+            # Build what botocore builds lazily at each operation's first call, in a thread,
+            # before anyone else can use the client (see warmup).
+            await asyncio.get_running_loop().run_in_executor(None, warm_client, client, service)
             registry.clients[key] = client
             redaction.install()  # botocore made more loggers while building the client
     return client
