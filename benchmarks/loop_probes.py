@@ -15,11 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
+import threading
 import time
-from collections import defaultdict
+import traceback
+from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
-__all__ = ["CallbackTimes", "GCPauses", "LagTicker"]
+__all__ = ["CallbackTimes", "GCPauses", "LagTicker", "StallSampler"]
 
 TICK = 0.005
 
@@ -155,3 +159,52 @@ class CallbackTimes:
             }
             for name in ranked
         ]
+
+
+class StallSampler:
+    """While the loop is stalled (no tick for ``after`` seconds), a thread samples the loop
+    thread's stack every ``every`` seconds: what ran without yielding, by its innermost
+    frames. Diagnosis only (``--stall-stacks``)."""
+
+    def __init__(self, after: float = 0.03, every: float = 0.002, depth: int = 6) -> None:
+        self.after, self.every, self.depth = after, every, depth
+        self.samples: Counter[tuple[str, ...]] = Counter()
+        self._last_tick = time.perf_counter()
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop_thread = threading.get_ident()
+
+    async def _tick(self) -> None:
+        while True:
+            self._last_tick = time.perf_counter()
+            await asyncio.sleep(self.every)
+
+    def _watch(self) -> None:
+        while self._running:
+            time.sleep(self.every)
+            if time.perf_counter() - self._last_tick < self.after:
+                continue
+            frame = sys._current_frames().get(self._loop_thread)
+            if frame is None:
+                continue
+            stack = traceback.extract_stack(frame)[-self.depth :]
+            self.samples[tuple(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack)] += 1
+
+    def start(self) -> None:
+        self.samples.clear()
+        self._loop_thread = threading.get_ident()
+        self._running = True
+        self._task = asyncio.ensure_future(self._tick())
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    async def stop(self, top: int = 5) -> list[tuple[int, list[str]]]:
+        self._running = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._thread is not None:
+            self._thread.join()
+        return [(count, list(stack)) for stack, count in self.samples.most_common(top)]

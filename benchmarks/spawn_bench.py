@@ -40,7 +40,7 @@ from tests.emulator.launcher import Emulator, http
 
 from awsspawner import AWSSpawner, close_shared_clients
 
-from .loop_probes import CallbackTimes, GCPauses, LagTicker
+from .loop_probes import CallbackTimes, GCPauses, LagTicker, StallSampler
 
 CLUSTER = "bench"
 FAMILY = "bench-notebook"
@@ -111,6 +111,7 @@ async def run_mode(
     rounds: int,
     gc_freeze: bool = False,
     delivery: str = "environment",
+    stall_stacks: bool = False,
 ) -> dict[str, Any]:
     kind = BaselineSpawner if mode == "baseline" else AWSSpawner
     spawners = make_spawners(kind, users, subnet, delivery)
@@ -119,6 +120,7 @@ async def run_mode(
     ticker = LagTicker()
     collections = GCPauses()
     callbacks = CallbackTimes()
+    stalls = StallSampler() if stall_stacks else None
     result: dict[str, Any] = {"mode": mode, "users": users, "api_token_source": delivery}
     limit = asyncio.Semaphore(concurrency)
 
@@ -130,10 +132,14 @@ async def run_mode(
     ticker.start()
     collections.start()
     callbacks.start()
+    if stalls is not None:
+        stalls.start()
     cpu, wall = time.process_time(), time.monotonic()
     await asyncio.gather(*(spawn(s) for s in spawners))
     spawn_cpu, spawn_wall = time.process_time() - cpu, time.monotonic() - wall
     result["spawn_callbacks"] = callbacks.stop()
+    if stalls is not None:
+        result["spawn_stall_stacks"] = await stalls.stop()
     result["spawn_lag"] = await ticker.stop(collections)
     result["spawn_gc"] = collections.stop()
     spawn_calls = calls(emulator)
@@ -247,6 +253,9 @@ def table(results: list[dict[str, Any]]) -> str:
     for label, get in rows:
         lines.append(f"{label:42} " + " | ".join(f"{r['mode']}: {get(r)}" for r in results))
     for r in results:
+        for count, stack in r.get("spawn_stall_stacks", []):
+            lines.append(f"stalled-loop stack seen {count} times ({r['mode']}):")
+            lines.extend(f"    {frame}" for frame in stack)
         lines.append(f"top loop callbacks in spawns ({r['mode']}): calls, total ms, longest ms")
         for row in r["spawn_callbacks"]:
             lines.append(
@@ -277,6 +286,7 @@ async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
                 args.rounds,
                 args.gc_freeze,
                 args.api_token_source,
+                args.stall_stacks,
             )
             result["peak_rss_mib"] = round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
@@ -298,6 +308,11 @@ def main() -> None:
         choices=["environment", "s3"],
         default="environment",
         help="c.AWSSpawner.api_token_source: 's3' writes and deletes a token file per server",
+    )
+    parser.add_argument(
+        "--stall-stacks",
+        action="store_true",
+        help="sample the loop's stack whenever it stalls over 30 ms during spawns (diagnosis)",
     )
     parser.add_argument(
         "--no-warmup",

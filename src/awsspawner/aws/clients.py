@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
-from . import parsing, redaction
+from . import connections, parsing, redaction
 from .auth import AWSSpawnerAuthentication
 from .warmup import warm_client
 
@@ -126,6 +126,7 @@ async def shared_client(
             if session is None:
                 session = await auth.create_session(region)
                 parsing.install(session)
+                connections.install()
                 registry.sessions[(credentials, region)] = session
             # botocore reads and parses the service's JSON models when a client is made: do
             # that in a thread, so the hub's event loop does not stall for ~100 ms.
