@@ -25,6 +25,7 @@ from .aws.clients import (
     loop_shared,
     shared_client,
 )
+from .aws.access_points import AccessPointStore
 from .aws.gateway import ECSGateway
 from .aws.tasks import stop_explanation
 from .aws.token_store import TokenStore
@@ -41,9 +42,10 @@ from .errors import (
     spawn_failure,
     user_message,
 )
+from .launch.homes import HomeVolume, home_directory
 from .launch.run_task import SpawnIdentity, build_run_task_request
 from .launch.spawn_settings import SpawnSettings
-from .launch.tags import started_by_for_hub
+from .launch.tags import TAG_HUB, TAG_USER, escape_tag_value, started_by_for_hub
 from .launch.task_definitions import TaskDefinitionInfo
 from .launch.token_file import FROM_S3, TokenFile, split_secrets, token_file_for
 from .profiles.options import ProfileChoice, check_user_options
@@ -178,6 +180,22 @@ class AWSSpawner(ProfileChoice):
 
         return loop_shared(key, lambda: TokenStore(client, kms_key_id))
 
+    def access_points(self, region: str | None = None) -> AccessPointStore:
+        """The hub-wide finder and creator of users' EFS access points."""
+        region = region or self.aws_region
+        key = (
+            "access-points",
+            self.authentication.cache_key(),
+            region,
+            self.client_settings(),
+            configured_endpoint("efs"),
+        )
+
+        async def client() -> Any:
+            return await self.aws_client("efs", region)
+
+        return loop_shared(key, lambda: AccessPointStore(client))
+
     def server_command(self, settings: SpawnSettings) -> list[str]:
         """The notebook container's command: cmd + the hub's arguments + notebook_args."""
         return [*(settings.cmd or self.cmd), *self.get_args(), *settings.notebook_args]
@@ -287,7 +305,7 @@ class AWSSpawner(ProfileChoice):
         reserved: set[int] = loop_shared(("reserved-ports", settings.task_cluster_name), set)
         try:
             try:
-                taskdef = await gateway.task_definition_for(settings)
+                taskdef = await self._task_definition(settings, gateway, progress)
                 self.port = self._configured_port
                 if taskdef.network_mode == "host" and not settings.use_dynamic_port:
                     self.port = self._declared_host_port(settings, taskdef)
@@ -336,6 +354,52 @@ class AWSSpawner(ProfileChoice):
         finally:
             if self.task_port:
                 reserved.discard(int(self.task_port))
+
+    async def _task_definition(
+        self, settings: SpawnSettings, gateway: ECSGateway, progress: ProgressLog
+    ) -> TaskDefinitionInfo:
+        """The revision this spawn runs; with EFS homes, the user's own (their access point
+        created, and their revision registered, at their first spawn)."""
+        home = await self._home_volume(settings)
+        if home is None:
+            return await gateway.task_definition_for(settings)
+
+        def queued(position: int, seconds: float) -> None:
+            wait = (
+                f": {position} in line for AWS, about {seconds:.0f} s" if seconds >= 1 else ""
+            )
+            progress.add(5, f"Preparing your home directory (first start only){wait}")
+
+        owner = {
+            TAG_HUB: escape_tag_value(settings.hub_id),
+            TAG_USER: escape_tag_value(self.user.name),
+        }
+        return await gateway.task_definition_for(settings, home, owner=owner, on_queue=queued)
+
+    async def _home_volume(self, settings: SpawnSettings) -> HomeVolume | None:
+        template = settings.home_template
+        if template is None or not settings.efs_file_system_id:
+            return None
+        user_id = getattr(self.user, "id", None)
+        home = home_directory(
+            template,
+            file_system_id=settings.efs_file_system_id,
+            uid=settings.efs_posix_uid,
+            gid=settings.efs_posix_gid,
+            permissions=settings.efs_home_permissions,
+            hub_id=settings.hub_id,
+            username=self.user.name,
+            servername=self.name or "",
+            user_id="" if user_id is None else str(user_id),
+        )
+        access_point = await self.access_points(settings.aws_region).access_point_for(home)
+        return HomeVolume(
+            file_system_id=home.file_system_id,
+            access_point_id=access_point,
+            mount_path=settings.home_mount_path,
+            transit_encryption=settings.efs_transit_encryption,
+            iam_authorization=settings.efs_iam_authorization,
+        )
 
     def _declared_host_port(self, settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> int:
         """A host-network server listens on the node itself, and ECS books the notebook

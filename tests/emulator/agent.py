@@ -27,6 +27,21 @@ environment, to the address its network mode gives it:
   ``hostPort``) and forwards each connection to the container IP and port, as Docker's port
   mapping does. networkBindings report that host port.
 
+EFS volumes, playing the EFS mount helper's part. A container's mount point whose volume has an
+``efsVolumeConfiguration`` is resolved to a directory under one emulator-wide EFS folder
+(``--efs-root``, the same for every agent of an emulator, as one file system is the same from
+every node): ``<efs-root>/<file system id>/<path>``, where the path is the access point's root
+directory (``authorizationConfig.accessPointId``, looked up with DescribeAccessPoints) or the
+volume's ``rootDirectory``. As EFS does on an access point's first use, a missing root
+directory is created with the access point's ``CreationInfo`` mode (and owner, when this
+process may chown). A mount at the image's home (``/home/jovyan``, the Jupyter Docker Stacks'
+``jovyan``) or at the container's ``workingDirectory`` becomes the process's ``HOME`` and working
+directory, as the real mount would be the server's home; ``EMULATOR_MOUNTS`` (JSON,
+containerPath -> folder) tells a test where every mount went. A volume that cannot be mounted
+(no such access point, another file system's access point) stops the task with a
+ResourceInitializationError (the texts are ours, not ECS's verbatim). Files are not isolated by
+POSIX user: the uid is enforced only where this process runs as root.
+
 Stopping: when ECS says desiredStatus STOPPED, SIGTERM to the task's process group, SIGKILL
 after ``--stop-timeout``; the exit code is reported as Docker does (128 + signal). When the
 agent itself is told to stop, it stops every task the same way and reports them, so no
@@ -128,6 +143,14 @@ class EnvironmentFileError(Exception):
     """An environment file the task needs could not be read: ECS's reason as the message."""
 
 
+class VolumeError(Exception):
+    """A volume the task needs could not be mounted: ECS's reason as the message."""
+
+
+#: The home directory of the image the emulator pretends to run (Jupyter Docker Stacks).
+IMAGE_HOME = "/home/jovyan"
+
+
 class Agent:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -144,6 +167,7 @@ class Agent:
         self.taskdefs: dict[str, dict[str, Any]] = {}
         self.ecs: Any = None
         self.s3: Any = None
+        self.efs: Any = None
         self.stopping = asyncio.Event()
 
     # ---------------------------------------------------------------------- registration
@@ -324,6 +348,48 @@ class Agent:
                 found[variable.strip()] = value
         return found
 
+    async def _mounts(
+        self, definition: dict[str, Any], container: dict[str, Any]
+    ) -> dict[str, Path]:
+        """containerPath -> the local folder each EFS mount point of ``container`` maps to."""
+        volumes = {v.get("name"): v for v in definition.get("volumes") or []}
+        found: dict[str, Path] = {}
+        for mount in container.get("mountPoints") or []:
+            efs = (volumes.get(mount.get("sourceVolume")) or {}).get("efsVolumeConfiguration")
+            if not efs:
+                continue
+            file_system = str(efs["fileSystemId"])
+            path = str(efs.get("rootDirectory") or "/")
+            creation: dict[str, Any] = {}
+            access_point = (efs.get("authorizationConfig") or {}).get("accessPointId")
+            if access_point:
+                try:
+                    answer = await self.efs.describe_access_points(AccessPointId=access_point)
+                    described = answer["AccessPoints"][0]
+                except Exception:
+                    raise VolumeError(
+                        "ResourceInitializationError: failed to invoke EFS utils commands to "
+                        f"set up EFS volumes: access point {access_point} not found"
+                    ) from None
+                if described.get("FileSystemId") != file_system:
+                    raise VolumeError(
+                        "ResourceInitializationError: failed to invoke EFS utils commands to "
+                        f"set up EFS volumes: access point {access_point} does not belong to "
+                        f"file system {file_system}"
+                    )
+                root = described.get("RootDirectory") or {}
+                path = str(root.get("Path") or "/")
+                creation = dict(root.get("CreationInfo") or {})
+            folder = Path(self.args.efs_root, file_system, *Path(path).parts[1:])
+            if not folder.exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                if creation:
+                    folder.chmod(int(str(creation.get("Permissions", "0755")), 8))
+                    with contextlib.suppress(PermissionError):  # only root may give it away
+                        os.chown(folder, creation["OwnerUid"], creation["OwnerGid"])
+            found[str(mount["containerPath"])] = folder
+        return found
+
     async def _run(self, task: dict[str, Any], running: RunningTask) -> None:
         arn = task["taskArn"]
         try:
@@ -388,11 +454,21 @@ class Agent:
             environment[item["name"]] = item["value"]
         for item in override.get("environment") or []:
             environment[item["name"]] = item["value"]
+        try:
+            mounts = await self._mounts(definition, container)
+        except VolumeError as exc:
+            await self._report_container(arn, name, "STOPPED", reason=str(exc))
+            await self._report_task(arn, "STOPPED", reason=str(exc), pullStoppedAt=time.time())
+            return
         # The container's working directory is what a notebook server shows as the user's
         # home: the agent's own files (the output log) live beside it, never inside it.
         task_id = arn.rsplit("/", 1)[-1]
-        home = self.workdir / "homes" / task_id
-        home.mkdir(parents=True, exist_ok=True)
+        home = mounts.get(container.get("workingDirectory") or IMAGE_HOME)
+        if home is None:
+            home = self.workdir / "homes" / task_id
+            home.mkdir(parents=True, exist_ok=True)
+        if mounts:
+            environment["EMULATOR_MOUNTS"] = json.dumps({k: str(v) for k, v in mounts.items()})
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         environment["HOME"] = str(home)
@@ -509,8 +585,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--fail-image", action="append", default=[], help="SUBSTRING=REASON")
     parser.add_argument("--poll", type=float, default=0.1)
+    parser.add_argument(
+        "--efs-root", default="", help="the emulator-wide folder EFS volumes map to"
+    )
     parser.add_argument("--ready-file", default="")
     args = parser.parse_args(argv)
+    if not args.efs_root:
+        args.efs_root = tempfile.mkdtemp(prefix="efs-")
     if not args.fargate and not args.instance_id:
         parser.error("--instance-id is required unless --fargate")
     return args
@@ -534,8 +615,9 @@ async def amain(argv: list[str]) -> None:
     async with (
         session.create_client("ecs", **where) as ecs,
         session.create_client("s3", **where) as s3,
+        session.create_client("efs", **where) as efs,
     ):
-        agent.ecs, agent.s3 = ecs, s3
+        agent.ecs, agent.s3, agent.efs = ecs, s3, efs
         await agent.serve()
 
 

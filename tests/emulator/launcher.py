@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -213,6 +214,7 @@ class Emulator:
         """Forget all AWS state; tasks no longer age by themselves; proxy counters zeroed."""
         self.stop_agents()
         http("POST", f"{self.server_url}/moto-api/reset")
+        shutil.rmtree(self.efs_root, ignore_errors=True)  # the file system's files went too
         frozen = {
             "model_name": "ecs::task",
             "transition": {"progression": "manual", "times": 10**9},
@@ -221,6 +223,20 @@ class Emulator:
         if self.proxy_url:
             http("POST", f"{self.proxy_url}/_proxy/reset")
         self._vpc_subnet = None
+
+    @property
+    def efs_root(self) -> Path:
+        """The folder every agent maps EFS volumes into: one file system, seen from every
+        node (``<efs_root>/<file system id>/<access point path>``)."""
+        return self.workdir / "efs"
+
+    def efs_file_system(self, subnets: list[str] | None = None) -> str:
+        """A new EFS file system (with a mount target in each of ``subnets``)."""
+        efs = self.client("efs")
+        created = efs.create_file_system(CreationToken=uuid.uuid4().hex, Encrypted=True)
+        for subnet in subnets or []:
+            efs.create_mount_target(FileSystemId=created["FileSystemId"], SubnetId=subnet)
+        return str(created["FileSystemId"])
 
     def client(self, service: str, *, through_proxy: bool = False, validate: bool = True) -> Any:
         """A plain boto3 client for test setup and inspection.
@@ -291,7 +307,7 @@ class Emulator:
         ready = self.workdir / f"{name}.ready"
         args = [
             "-m", "tests.emulator.agent", "--endpoint", self.server_url, "--cluster", cluster,
-            "--address", address, "--ready-file", str(ready),
+            "--address", address, "--ready-file", str(ready), "--efs-root", str(self.efs_root),
         ]  # fmt: skip
         if fargate:
             args.append("--fargate")

@@ -3,7 +3,8 @@
     python -m tests.emulator.proxy --upstream http://127.0.0.1:5000 -H 127.0.0.1 -p 5001
 
 Every AWS request is named ``service:Operation`` (from X-Amz-Target for JSON protocols, the
-``Action`` form field for query protocols, the SigV4 credential scope for the service) and
+``Action`` form field for query protocols, method and path for S3 and EFS, the SigV4 credential
+scope for the service) and
 counted; DescribeTasks and DescribeContainerInstances also record how many ids each call
 carried. Control API:
 
@@ -90,6 +91,8 @@ def operation_of(request: web.Request, body: bytes) -> tuple[str, dict[str, Any]
     service = match.group(1) if match else "unknown"
     if service == "s3":  # REST: the method and the path say which operation
         return f"s3:{_s3_operation(request)}", None
+    if service == "elasticfilesystem":
+        return f"efs:{_efs_operation(request)}", None
     action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["unknown"])[0]
     return f"{service}:{action}", None
 
@@ -108,6 +111,22 @@ def _s3_operation(request: web.Request) -> str:
     if not has_key:
         return {"PUT": "CreateBucket", "HEAD": "HeadBucket"}.get(request.method, request.method)
     return by_method.get(request.method, request.method)
+
+
+def _efs_operation(request: web.Request) -> str:
+    """The EFS operations awsspawner and the agents send (REST: method and path)."""
+    path = request.path.rstrip("/")
+    if path.endswith("/access-points"):
+        return {"POST": "CreateAccessPoint", "GET": "DescribeAccessPoints"}.get(
+            request.method, request.method
+        )
+    if "/access-points/" in path:
+        return "DeleteAccessPoint" if request.method == "DELETE" else request.method
+    if "/resource-tags/" in path:
+        return {"POST": "TagResource", "GET": "ListTagsForResource"}.get(
+            request.method, request.method
+        )
+    return f"{request.method} {path}"
 
 
 _ERRORS = {

@@ -1,4 +1,4 @@
-"""The emulator server: moto with the ECS and SSM extensions, in a process of its own.
+"""The emulator server: moto with the ECS, SSM and EFS extensions, in a process of its own.
 
 Same command line as ``moto_server``, plus ``--lenient`` and ``--no-extensions``::
 
@@ -7,7 +7,8 @@ Same command line as ``moto_server``, plus ``--lenient`` and ``--no-extensions``
 Strict mode (:mod:`tests.emulator.strict`) is on: requests real AWS refuses are refused here
 too. ``--lenient`` turns it off, for a test that shows what plain moto would let through.
 ``--no-extensions`` serves plain moto's ECS and SSM behind strict mode (the unit tests' "moto"
-layer: moto's own lifecycle, AWS's request rules).
+layer: moto's own lifecycle, AWS's request rules); EFS keeps its request rules and ClientToken
+idempotency either way (see efs_ext).
 
 It checks first that the moto internals it patches are where it expects them
 (:func:`selftest`) and refuses to start otherwise. Besides the AWS APIs it answers a small
@@ -17,6 +18,7 @@ control API for tests and agents, under ``/_emulator/``:
 * ``POST /_emulator/managed-instances``: declare an ``mi-`` node's SSM view (see ssm_ext)
 * ``POST /_emulator/fargate-agents``: ``{"agent": id, "present": bool}``; while any agent is
   present, Fargate tasks start at PROVISIONING and wait for it
+* ``POST /_emulator/efs``: ``{"accessPointLimit": N}`` (see efs_ext)
 * ``POST /moto-api/reset``: moto's reset, which also clears the extensions' state
 """
 
@@ -99,6 +101,7 @@ class ControlAPI:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         from .ecs_ext import STATE
+        from .efs_ext import EFS_STATE
         from .ssm_ext import SSM_STATE
         from .strict import SWITCH
 
@@ -106,6 +109,7 @@ class ControlAPI:
         if path == "/moto-api/reset":
             STATE.reset()
             SSM_STATE.reset()
+            EFS_STATE.reset()
             return self.app(environ, start_response)
         if not path.startswith("/_emulator/"):
             return self.app(environ, start_response)
@@ -114,6 +118,8 @@ class ControlAPI:
         try:
             if path == "/_emulator/health":
                 answer: Any = {"ok": True, "moto": moto.__version__, "strict": SWITCH.enabled}
+            elif path == "/_emulator/efs":
+                answer = EFS_STATE.configure(body)
             elif path == "/_emulator/managed-instances":
                 answer = SSM_STATE.declare(body)
             elif path == "/_emulator/fargate-agents":
@@ -135,7 +141,7 @@ class ControlAPI:
 
 def main(argv: list[str] | None = None) -> None:
     selftest()
-    from . import ecs_ext, ssm_ext, strict
+    from . import ecs_ext, efs_ext, ssm_ext, strict
 
     args = list(argv if argv is not None else sys.argv[1:])
     if "--lenient" in args:
@@ -146,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         ecs_ext.install()
         ssm_ext.install()
+    # EFS's request rules and ClientToken idempotency, with or without the extensions: they
+    # are how EFS answers a request, like strict mode's rules (the path rules are strict's).
+    efs_ext.install()
     strict.install()
     plain = moto_server.DomainDispatcherApplication
 

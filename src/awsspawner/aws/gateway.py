@@ -31,12 +31,14 @@ from tenacity import (
 
 from ..errors import (
     AWSError,
+    AWSThrottledError,
     RunTaskFailedError,
     TaskDefinitionError,
     TaskNotFoundError,
     aws_call,
     translate_aws_error,
 )
+from ..launch.homes import HomeVolume
 from ..launch.spawn_settings import SpawnSettings
 from ..launch.tags import task_tags
 from ..launch.task_definitions import (
@@ -73,6 +75,10 @@ def _chunks(items: Sequence[str], size: int = MAX_IDS_PER_CALL) -> Iterable[Sequ
         yield items[start : start + size]
 
 
+_Described = tuple[dict[str, Any], list[dict[str, str]]]
+_Base = tuple[TaskDefinitionInfo, dict[str, Any], list[dict[str, str]]]
+
+
 @dataclass
 class _CachedRevision:
     info: TaskDefinitionInfo
@@ -91,13 +97,17 @@ class ECSGateway:
         modify_limits: BucketLimits = RUN_AND_STOP_TASK,
         retries: int = 3,
         retry_seconds: float = 60.0,
+        register_retry_seconds: float = 900.0,
     ) -> None:
         self._client = client
         self.task_definition_cache_seconds = task_definition_cache_seconds
         self.retries = retries
         self.retry_seconds = retry_seconds
-        self._revisions: dict[tuple[str, str, str], _CachedRevision] = {}
-        self._resolving: dict[tuple[str, str, str], asyncio.Future[TaskDefinitionInfo]] = {}
+        self.register_retry_seconds = register_retry_seconds
+        self._revisions: dict[tuple[str, str, str, str], _CachedRevision] = {}
+        self._resolving: dict[tuple[str, str, str, str], asyncio.Future[TaskDefinitionInfo]] = {}
+        self._bases: dict[str, tuple[float, _Base]] = {}
+        self._resolving_bases: dict[str, asyncio.Future[_Described | None]] = {}
         self._register_bucket = TokenBucket(*register_limits)
         self._modify_bucket = TokenBucket(*modify_limits)
 
@@ -266,24 +276,34 @@ class ECSGateway:
 
     # --------------------------------------------------------------------- task definitions
 
-    async def task_definition_for(self, settings: SpawnSettings) -> TaskDefinitionInfo:
+    async def task_definition_for(
+        self,
+        settings: SpawnSettings,
+        home: HomeVolume | None = None,
+        *,
+        owner: Mapping[str, str] | None = None,
+        on_queue: Callable[[int, float], None] | None = None,
+    ) -> TaskDefinitionInfo:
         """The revision this spawn runs: ``task_definition_arn`` as is, else the family's latest
-        revision, or a revision derived from it for ``image``. Cached; concurrent spawns of the
-        same image share one lookup and at most one registration."""
-        if settings.task_definition_arn:
-            key = (settings.task_definition_arn, "", "")
-        else:
-            key = (
-                settings.task_definition_family,
-                settings.task_container_name,
-                settings.image,
-            )
+        revision, or a revision derived from it for ``image`` and ``home`` (a user's EFS home;
+        derived from ``task_definition_arn`` too). Cached; concurrent spawns of the same key
+        share one lookup and at most one registration. ``owner`` tags a home revision (hub,
+        user); ``on_queue(position, seconds)`` hears of a registration about to queue for
+        ECS's rate (its place in line and the expected wait)."""
+        base_key = (
+            settings.task_definition_arn or settings.task_definition_family,
+            settings.task_container_name,
+            "" if settings.task_definition_arn else settings.image,
+        )
+        key = (*base_key, home.key if home is not None else "")
         cached = self._revisions.get(key)
         if cached and cached.expires > time.monotonic():
             return cached.info
         pending = self._resolving.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._resolve_revision(settings))
+            pending = asyncio.ensure_future(
+                self._resolve_revision(settings, home, owner or {}, on_queue)
+            )
             self._resolving[key] = pending
             pending.add_done_callback(lambda _f: self._resolving.pop(key, None))
         # shield: one spawn cancelled must not cancel the lookup others wait for.
@@ -293,9 +313,14 @@ class ECSGateway:
         )
         return info
 
+    @property
+    def registrations_waiting(self) -> int:
+        """Registrations queued behind ECS's RegisterTaskDefinition rate right now."""
+        return self._register_bucket.waiting
+
     async def _describe_task_definition(
         self, name: str, *, missing_ok: bool = False
-    ) -> tuple[dict[str, Any], list[dict[str, str]]] | None:
+    ) -> _Described | None:
         try:
             answer = await self._call(
                 "DescribeTaskDefinition", {"taskDefinition": name, "include": ["TAGS"]}
@@ -306,31 +331,84 @@ class ECSGateway:
             raise
         return answer["taskDefinition"], list(answer.get("tags") or [])
 
-    async def _resolve_revision(self, settings: SpawnSettings) -> TaskDefinitionInfo:
-        name = settings.task_definition_arn or settings.task_definition_family
-        found = await self._describe_task_definition(name)
+    async def _base_revision(self, name: str) -> _Base:
+        """The base revision ``name`` (a family's latest, or an exact ARN), described once per
+        cache period however many users derive from it."""
+        cached = self._bases.get(name)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        pending = self._resolving_bases.get(name)
+        if pending is None:
+            pending = asyncio.ensure_future(self._describe_task_definition(name))
+            self._resolving_bases[name] = pending
+            pending.add_done_callback(lambda _f: self._resolving_bases.pop(name, None))
+        found = await asyncio.shield(pending)
         assert found is not None
-        base_description, base_tags = found
-        base = TaskDefinitionInfo.from_description(base_description, base_tags)
-        if settings.task_definition_arn:
-            return base  # exactly this revision: no derivation (documented on the trait)
+        description, tags = found
+        value = (TaskDefinitionInfo.from_description(description, tags), description, tags)
+        self._bases[name] = (time.monotonic() + self.task_definition_cache_seconds, value)
+        return value
+
+    async def _resolve_revision(
+        self,
+        settings: SpawnSettings,
+        home: HomeVolume | None,
+        owner: Mapping[str, str],
+        on_queue: Callable[[int, float], None] | None,
+    ) -> TaskDefinitionInfo:
+        name = settings.task_definition_arn or settings.task_definition_family
+        base, base_description, base_tags = await self._base_revision(name)
         container = settings.task_container_name
-        image = settings.image
-        if not image or base.container_images.get(container) in (None, image):
+        current = base.container_images.get(container)
+        # An exact revision keeps its image (documented on the trait); a home still needs
+        # its volume, which only a revision can carry.
+        image = settings.image if settings.image and not settings.task_definition_arn else ""
+        if current is None:
+            return base  # the spawn's own checks name the missing container
+        if home is None and image in ("", current):
             return base
-        derived_name = derived_family_name(base.family, container, image)
+        image = image or current
+        derived_name = derived_family_name(base.family, container, image, home)
         existing = await self._describe_task_definition(derived_name, missing_ok=True)
         if existing is not None:
             derived = TaskDefinitionInfo.from_description(*existing)
-            if is_current_derivation(derived, base, container=container, image=image):
+            if is_current_derivation(derived, base, container=container, image=image, home=home):
                 return derived
-        kwargs = derived_registration(base_description, base_tags, container=container, image=image)
+        kwargs = derived_registration(
+            base_description,
+            base_tags,
+            container=container,
+            image=image,
+            home=home,
+            owner=owner,
+        )
+        if on_queue is not None:
+            on_queue(self._register_bucket.waiting + 1, self._register_bucket.delay)
         await self._register_bucket.acquire()
-        answer = await self._call("RegisterTaskDefinition", kwargs)
+        answer = await self._register(kwargs)
         log.info(
-            "Registered task definition %s for image %s (derived from %s)",
+            "Registered task definition %s for image %s%s (derived from %s)",
             answer["taskDefinition"]["taskDefinitionArn"],
             image,
+            " with an EFS home" if home is not None else "",
             base.arn,
         )
         return TaskDefinitionInfo.from_description(answer["taskDefinition"], answer.get("tags"))
+
+    async def _register(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """RegisterTaskDefinition, tried again while ECS throttles it: a storm of first spawns
+        must wait, not fail (the spawn's own start_timeout bounds the wait). Only throttling
+        is retried: a registration that may have happened is harmless to repeat (the family's
+        latest revision is what is used), but other errors will not go away."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(self.register_retry_seconds),
+            wait=wait_exponential(multiplier=1.0, max=16.0) + wait_random(0, 1.0),
+            retry=retry_if_exception(lambda e: isinstance(e, AWSThrottledError)),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.info("RegisterTaskDefinition throttled: trying again")
+                    await self._register_bucket.acquire()
+                return await self._call("RegisterTaskDefinition", kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises

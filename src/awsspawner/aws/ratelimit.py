@@ -39,6 +39,8 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = time.monotonic()
         self._lock: asyncio.Lock | None = None
+        #: Callers inside acquire() right now (waiting for the lock or for a token).
+        self.waiting = 0
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -49,9 +51,21 @@ class TokenBucket:
         # The lock keeps waiters in arrival order; it is made lazily on the running loop.
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:
-            self._refill()
-            if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self.rate)
+        self.waiting += 1
+        try:
+            async with self._lock:
                 self._refill()
-            self._tokens -= 1
+                if self._tokens < 1:
+                    await asyncio.sleep((1 - self._tokens) / self.rate)
+                    self._refill()
+                self._tokens -= 1
+        finally:
+            self.waiting -= 1
+
+    @property
+    def delay(self) -> float:
+        """Seconds a caller arriving now would wait for its token (0: none)."""
+        now = time.monotonic()
+        tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        missing = self.waiting + 1 - tokens
+        return max(0.0, missing / self.rate)

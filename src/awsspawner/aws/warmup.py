@@ -25,7 +25,7 @@ __all__ = ["OPERATIONS", "warm_client"]
 log = logging.getLogger(__name__)
 
 #: The operations awsspawner calls, per service (the spawner, the reaper, the node-address
-#: sources, the token files).
+#: sources, the token files, the homes' access points).
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "ecs": (
         "RunTask",
@@ -44,6 +44,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "GetCommandInvocation",
     ),
     "s3": ("PutObject", "DeleteObject", "ListObjectsV2"),
+    "efs": ("CreateAccessPoint", "DescribeAccessPoints"),
     "sts": ("AssumeRole",),
 }
 

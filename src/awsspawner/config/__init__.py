@@ -1,7 +1,8 @@
 """Every setting of AWSSpawner (``c.AWSSpawner.<name>``), with its help text.
 
 The settings live here, in groups of their own (:mod:`.task`: what a task is;
-:mod:`.secrets`: how secrets reach it; :mod:`.running`: how servers are run),
+:mod:`.secrets`: how secrets reach it; :mod:`.storage`: users' persistent homes;
+:mod:`.running`: how servers are run),
 so that ``spawner.py`` holds only behaviour. Checks
 that involve one value are here; checks across values are in
 :meth:`awsspawner.launch.spawn_settings.SpawnSettings.check`, run when the spawner is built
@@ -17,12 +18,13 @@ from ..launch.spawn_settings import SpawnSettings
 from ..profiles.menu import merge_overrides
 from .running import RunningConfig
 from .secrets import SecretsConfig
+from .storage import StorageConfig
 from .task import TaskConfig
 
-__all__ = ["AWSSpawnerConfig", "RunningConfig", "SecretsConfig", "TaskConfig"]
+__all__ = ["AWSSpawnerConfig", "RunningConfig", "SecretsConfig", "StorageConfig", "TaskConfig"]
 
 
-class AWSSpawnerConfig(TaskConfig, SecretsConfig, RunningConfig):
+class AWSSpawnerConfig(TaskConfig, SecretsConfig, StorageConfig, RunningConfig):
     """The settings of :class:`~awsspawner.AWSSpawner`, set as ``c.AWSSpawner.<name>``."""
 
     def spawn_settings(self, overrides: Mapping[str, Any] | None = None) -> SpawnSettings:

@@ -13,11 +13,13 @@ fix.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError
+from .homes import HomeTemplate
 from .tags import MAX_OWN_TASK_TAGS, MAX_TAGS, is_valid_tag_key, is_valid_tag_value
 from .token_file import FROM_S3
 
@@ -30,6 +32,12 @@ PROPAGATE_TAGS = ("TASK_DEFINITION", "NONE")
 PLACEMENT_CONSTRAINT_TYPES = ("memberOf", "distinctInstance")
 MAX_PLACEMENT_CONSTRAINTS = 10
 MAX_STRATEGY_ITEMS = 20
+#: Settings whose "off" is None: a profile's None turns them off instead of deleting them.
+_NONE_MEANS_OFF = frozenset({"efs_file_system_id"})
+_FILE_SYSTEM_ID = re.compile(
+    r"^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}"
+    r"|fs-[0-9a-f]{8,40})$"
+)
 
 
 def fargate_memory_choices(cpu: int) -> tuple[int, ...] | None:
@@ -224,6 +232,14 @@ class SpawnSettings:
     api_token_bucket: str
     api_token_key_prefix: str
     api_token_kms_key_id: str
+    efs_file_system_id: str | None
+    home_mount_path: str
+    efs_home_directory: str
+    efs_posix_uid: int
+    efs_posix_gid: int
+    efs_home_permissions: str
+    efs_transit_encryption: bool
+    efs_iam_authorization: bool
     #: Environment variables a profile adds on top of JupyterHub's (key ``environment``).
     environment_overrides: Mapping[str, str] = field(default_factory=dict)
 
@@ -240,6 +256,10 @@ class SpawnSettings:
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name == "launch" or f.name not in values:
+                # A profile's None deletes the key (merge_overrides): for a setting whose
+                # default is None (efs_file_system_id) that means "none here".
+                if f.name in _NONE_MEANS_OFF:
+                    kwargs[f.name] = None
                 continue
             value = values[f.name]
             if f.name in ("task_security_groups", "task_subnets", "notebook_args", "cmd"):
@@ -281,6 +301,7 @@ class SpawnSettings:
         self._check_placement()
         self._check_ports()
         self._check_token_source()
+        self._check_storage()
         if self.notebook_scheme not in ("http", "https"):
             raise ConfigurationError(
                 "notebook_scheme", f"must be 'http' or 'https', not {self.notebook_scheme!r}"
@@ -398,6 +419,47 @@ class SpawnSettings:
                 f"{self.platform_version!r} cannot read environment files "
                 "(api_token_source 's3'); Fargate needs 1.4.0 or later (or LATEST)",
             )
+
+    def _check_storage(self) -> None:
+        if not self.efs_file_system_id:
+            return
+        if not _FILE_SYSTEM_ID.match(self.efs_file_system_id):
+            raise ConfigurationError(
+                "efs_file_system_id",
+                f"{self.efs_file_system_id!r} is not an EFS file system id (fs- and 8 to 40 "
+                "hex digits, or its ARN)",
+            )
+        if self.launch.is_external:
+            raise ConfigurationError(
+                "efs_file_system_id",
+                "ECS Anywhere (launch_type EXTERNAL) tasks cannot mount EFS volumes; set "
+                "efs_file_system_id to None for this launch type (in its profile)",
+            )
+        if self.platform_version and _version(self.platform_version) < (1, 4, 0):
+            raise ConfigurationError(
+                "platform_version",
+                f"{self.platform_version!r} cannot mount EFS homes (efs_file_system_id); "
+                "Fargate needs 1.4.0 or later (or LATEST)",
+            )
+        if self.efs_iam_authorization and not self.efs_transit_encryption:
+            raise ConfigurationError(
+                "efs_transit_encryption",
+                "must be True while c.AWSSpawner.efs_iam_authorization is True (ECS mounts "
+                "with IAM authorization only over TLS)",
+            )
+        path = self.home_mount_path
+        if not path.startswith("/") or path.rstrip("/") == "" or "\0" in path:
+            raise ConfigurationError(
+                "home_mount_path", f"must be an absolute path other than '/', not {path!r}"
+            )
+        HomeTemplate.parse(self.efs_home_directory)
+
+    @property
+    def home_template(self) -> HomeTemplate | None:
+        """The checked home directory template, or None without EFS homes."""
+        if not self.efs_file_system_id:
+            return None
+        return HomeTemplate.parse(self.efs_home_directory)
 
     def _check_ports(self) -> None:
         for key in ("port_range_start", "port_range_end"):

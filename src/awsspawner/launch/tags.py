@@ -75,8 +75,9 @@ MAX_TAGS = 50
 #: The most tags awsspawner itself puts on a task (the owner tag, user, user id, server,
 #: hub, profile, spawn and port). The admin's ``task_tags`` get the rest of MAX_TAGS.
 MAX_OWN_TASK_TAGS = 8
-#: The tags awsspawner puts on a derived revision (base, image, image digest).
-MAX_OWN_REVISION_TAGS = 3
+#: The tags awsspawner puts on a derived revision (base, image, derivation digest, and on a
+#: user's home revision the hub and the user).
+MAX_OWN_REVISION_TAGS = 5
 
 _PUNCTUATION_ALLOWED = set("_.:/+-@ ")  # '=' is allowed by ECS but is our escape character
 _STARTED_BY_OK = re.compile(r"^[A-Za-z0-9/_-]{1,128}$")

@@ -1,13 +1,19 @@
-"""Pure: which task definition revision a spawn runs, and how to derive one for another image.
+"""Pure: which task definition revision a spawn runs, and how to derive one from it.
 
-When ``c.AWSSpawner.image`` differs from the image of the notebook container in the family's
-latest revision, awsspawner registers a *derived* revision: a copy of that revision with the
-image replaced. Derived revisions live in a family of their own,
-``<family>-img-<12 hex digits>`` (the digits are a hash of family, container and image), and
-are tagged with the base revision's ARN and the image. So after a hub restart one
-DescribeTaskDefinition of the derived family says whether the revision can be reused: no
-listing and no describing of every revision. A new base revision (the admin changed the task
-definition) makes the tags disagree, and a fresh derived revision is registered.
+RunTask can override a container's command and environment, not its image or volumes. When
+``c.AWSSpawner.image`` differs from the image of the notebook container in the family's
+latest revision, or the user has a persistent home (:mod:`.homes`), awsspawner registers a
+*derived* revision: a copy of that revision with the image replaced and the home's EFS volume
+mounted in the notebook container. One mechanism, one key: (base, container, image, volume).
+
+Derived revisions live in a family of their own: ``<family>-img-<12 hex digits>`` for an
+image only (names earlier releases made, still found), ``<family>-home-<12 hex digits>`` with
+a home (one family per user and image). The digits are a hash of the key; the revision is
+tagged with the base revision's ARN, the image and the full hash. So after a hub restart one
+DescribeTaskDefinition of the derived family says whether its latest revision can be reused:
+no listing and no describing of every revision. A new base revision (the admin changed the
+task definition) makes the tags disagree, and a fresh derived revision is registered, lazily,
+at each user's next spawn.
 """
 
 from __future__ import annotations
@@ -18,12 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigurationError
+from .homes import HOME_VOLUME_NAME, HomeVolume
 from .tags import (
     MAX_OWN_REVISION_TAGS,
     MAX_TAGS,
     TAG_BASE,
+    TAG_HUB,
     TAG_IMAGE,
     TAG_IMAGE_HASH,
+    TAG_USER,
     escape_tag_value,
     is_aws_reserved,
     task_tags,
@@ -120,13 +130,24 @@ class TaskDefinitionInfo:
         )
 
 
-def _image_digest(family: str, container: str, image: str) -> str:
-    return hashlib.sha256(f"{family}\0{container}\0{image}".encode()).hexdigest()
+def _derivation_digest(
+    family: str, container: str, image: str, home: HomeVolume | None = None
+) -> str:
+    # Without a home: the digest earlier releases computed, so their derived families are
+    # found again after an upgrade.
+    text = f"{family}\0{container}\0{image}"
+    if home is not None:
+        text += "\0" + home.key
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def derived_family_name(family: str, container: str, image: str) -> str:
-    """The family that holds revisions of ``family`` whose ``container`` runs ``image``."""
-    suffix = "-img-" + _image_digest(family, container, image)[:12]
+def derived_family_name(
+    family: str, container: str, image: str, home: HomeVolume | None = None
+) -> str:
+    """The family that holds revisions of ``family`` whose ``container`` runs ``image`` (and
+    mounts ``home``)."""
+    kind = "-img-" if home is None else "-home-"
+    suffix = kind + _derivation_digest(family, container, image, home)[:12]
     return family[: 255 - len(suffix)] + suffix
 
 
@@ -136,36 +157,77 @@ def derived_registration(
     *,
     container: str,
     image: str,
+    home: HomeVolume | None = None,
+    owner: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """RegisterTaskDefinition kwargs: ``base`` with ``container``'s image replaced.
+    """RegisterTaskDefinition kwargs: ``base`` with ``container``'s image replaced and, with a
+    ``home``, its EFS volume added and mounted in ``container``.
 
     The base revision's tags are copied, but never its ``aws:`` ones (reserved: ECS refuses
     them from callers; CloudFormation puts them on the revisions it manages) nor our own; the
-    copy keeps the first 47 so that with our 3 the revision stays within ECS's 50."""
+    copy keeps as many as leave room for our own (base, image, digest, and for a home the
+    hub and the user, from ``owner``: at most MAX_OWN_REVISION_TAGS) within ECS's 50."""
     kwargs = {key: copy.deepcopy(base[key]) for key in REGISTER_FIELDS if key in base}
-    kwargs["family"] = derived_family_name(str(base["family"]), container, image)
+    family = str(base["family"])
+    kwargs["family"] = derived_family_name(family, container, image, home)
     for definition in kwargs.get("containerDefinitions", []):
         if definition.get("name") == container:
             definition["image"] = image
+            if home is not None:
+                _mount_home(definition, home)
+    if home is not None:
+        volumes = kwargs.setdefault("volumes", [])
+        if any(v.get("name") == HOME_VOLUME_NAME for v in volumes):
+            raise ConfigurationError(
+                "task_definition_family",
+                f"{base.get('taskDefinitionArn')} already has a volume named "
+                f"{HOME_VOLUME_NAME!r}, the name awsspawner gives the home volume; rename it",
+            )
+        volumes.append(home.volume())
+    own = {
+        TAG_BASE: escape_tag_value(str(base["taskDefinitionArn"])),
+        TAG_IMAGE: escape_tag_value(image),
+        TAG_IMAGE_HASH: _derivation_digest(family, container, image, home),
+    }
+    for key in (TAG_HUB, TAG_USER):
+        if owner and key in owner:
+            own[key] = owner[key]
     copied = [
         (key, value)
         for key, value in task_tags({"tags": base_tags}).items()
         if not key.startswith("awsspawner:") and not is_aws_reserved(key)
     ]
-    tags = dict(copied[: MAX_TAGS - MAX_OWN_REVISION_TAGS])
-    tags[TAG_BASE] = escape_tag_value(str(base["taskDefinitionArn"]))
-    tags[TAG_IMAGE] = escape_tag_value(image)
-    tags[TAG_IMAGE_HASH] = _image_digest(str(base["family"]), container, image)
+    tags = {**dict(copied[: MAX_TAGS - len(own)]), **own}
     kwargs["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
     return kwargs
 
 
+def _mount_home(definition: dict[str, Any], home: HomeVolume) -> None:
+    mounts = definition.setdefault("mountPoints", [])
+    taken = [m for m in mounts if m.get("containerPath") == home.mount_path]
+    if taken:
+        raise ConfigurationError(
+            "home_mount_path",
+            f"container {definition.get('name')!r} of the task definition already mounts "
+            f"volume {taken[0].get('sourceVolume')!r} at {home.mount_path}; choose another "
+            "c.AWSSpawner.home_mount_path or remove that mount point",
+        )
+    mounts.append(home.mount_point())
+
+
 def is_current_derivation(
-    derived: TaskDefinitionInfo, base: TaskDefinitionInfo, *, container: str, image: str
+    derived: TaskDefinitionInfo,
+    base: TaskDefinitionInfo,
+    *,
+    container: str,
+    image: str,
+    home: HomeVolume | None = None,
 ) -> bool:
-    """True when ``derived`` was made from exactly ``base`` for ``container`` running ``image``."""
+    """True when ``derived`` was made from exactly ``base`` for ``container`` running ``image``
+    (with ``home`` mounted)."""
     return (
         derived.tags.get(TAG_BASE) == escape_tag_value(base.arn)
-        and derived.tags.get(TAG_IMAGE_HASH) == _image_digest(base.family, container, image)
+        and derived.tags.get(TAG_IMAGE_HASH)
+        == _derivation_digest(base.family, container, image, home)
         and derived.container_images.get(container) == image
     )

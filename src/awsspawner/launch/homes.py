@@ -1,0 +1,303 @@
+"""Pure: where a user's persistent home lives on EFS, and the access point that exposes it.
+
+A home is a directory on the file system (``efs_home_directory``, by default
+``/jupyterhub/{hub_id}/{username}``) that an EFS access point exposes as its root, as one
+POSIX user. Each user's task runs a task definition revision that mounts that access point at
+``home_mount_path`` (see :mod:`.task_definitions`).
+
+Names become directory names by :func:`escape_path_component`: ASCII letters, digits and
+``_ . @`` are kept (a ``.`` not at the start), every other character is written ``-xx`` per
+UTF-8 byte (lower-case hex), ``-`` itself included. The mapping is one-to-one, a name can
+never contain ``/`` or start with ``.``, so no user can reach another's directory or leave the
+prefix; look-alike names (``Alice``, ``alice``, Cyrillic ``а``) stay apart. EFS allows 100
+characters per access point path: a name longer than its share is cut and ends in ``--`` and
+12 hex digits of its SHA-256 (an escaped name never holds ``--``, so a cut name cannot equal an
+uncut one).
+
+The access point is created with a ``ClientToken`` derived from everything that defines it
+(file system, path, POSIX user, owner and mode, :data:`GENERATION`): concurrent first spawns,
+two hubs, or a hub restarted between creating it and starting the task, all get the same
+access point back (EFS answers ``AccessPointAlreadyExists`` with its id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError
+from .tags import TAG_HUB, TAG_USER, TAG_USER_ID, escape_tag_value
+
+__all__ = [
+    "DEFAULT_SERVER_COMPONENT",
+    "GENERATION",
+    "HOME_VOLUME_NAME",
+    "MAX_PATH",
+    "HomeDirectory",
+    "HomeTemplate",
+    "HomeVolume",
+    "escape_path_component",
+    "home_directory",
+]
+
+#: EFS's limits on an access point's root directory path (botocore's ``Path`` shape).
+MAX_PATH = 100
+MAX_COMPONENTS = 4
+#: Characters EFS refuses in a path component (and ``/``, which separates them).
+_EFS_FORBIDDEN = set("$#<>;`|&?{}^*\n")
+_EFS_PATH = re.compile(r"^(\/|(\/(?!\.)+[^$#<>;`|&?{}^*/\n]+){1,4})$")
+
+_KEPT = set(string.ascii_letters + string.digits + "_.@")
+_CUT_MARK = "--"
+_DIGEST_CHARS = 12
+#: A name's share of the path must leave room for a cut name: a few characters, the mark
+#: and the digest.
+MIN_SHARE = 8 + len(_CUT_MARK) + _DIGEST_CHARS
+
+#: What ``{servername}`` becomes for a user's default server (whose name is empty). ``~`` is
+#: always escaped in a name, so no named server can be called this.
+DEFAULT_SERVER_COMPONENT = "~default"
+
+#: Part of every access point's ClientToken. Raise it only to make every hub create new
+#: access points (the old ones stay, with their files).
+GENERATION = 1
+
+#: The name of the volume awsspawner adds to a user's revision.
+HOME_VOLUME_NAME = "awsspawner-home"
+
+_PLACEHOLDERS = ("hub_id", "username", "servername")
+
+
+def escape_path_component(name: str) -> str:
+    """``name`` as one directory name EFS accepts; one-to-one (see the module docstring)."""
+    out = []
+    for index, char in enumerate(name):
+        if char in _KEPT and not (char == "." and index == 0):
+            out.append(char)
+        else:
+            out.append("".join(f"-{byte:02x}" for byte in char.encode("utf-8")))
+    return "".join(out)
+
+
+def _fit(name: str, share: int) -> str:
+    escaped = escape_path_component(name)
+    if len(escaped) <= share:
+        return escaped
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
+    head = escaped[: share - len(_CUT_MARK) - _DIGEST_CHARS]
+    # Never end inside a -xx escape: drop a partial one.
+    dash = head.rfind("-")
+    if dash != -1 and dash > len(head) - 3:
+        head = head[:dash]
+    return f"{head}{_CUT_MARK}{digest}"
+
+
+@dataclass(frozen=True)
+class HomeTemplate:
+    """A checked ``efs_home_directory`` template: components, each literal or one name."""
+
+    template: str
+    components: tuple[tuple[str, bool], ...]  # (text, is_placeholder)
+    share: int
+
+    @classmethod
+    def parse(cls, template: str, key: str = "efs_home_directory") -> HomeTemplate:
+        """Check ``template`` as EFS and our isolation need it; ConfigurationError if not."""
+        if not template.startswith("/") or template.endswith("/") or "//" in template:
+            raise ConfigurationError(
+                key,
+                f"{template!r} must be an absolute path like '/jupyterhub/{{hub_id}}/{{username}}'"
+                " (starting with '/', no empty or trailing components)",
+            )
+        parts = template[1:].split("/")
+        if len(parts) > MAX_COMPONENTS:
+            raise ConfigurationError(
+                key,
+                f"{template!r} has {len(parts)} directory levels; an EFS access point path "
+                f"has at most {MAX_COMPONENTS}",
+            )
+        components: list[tuple[str, bool]] = []
+        for part in parts:
+            fields = [f for _, f, _, _ in string.Formatter().parse(part) if f is not None]
+            if fields:
+                if len(fields) != 1 or part != "{" + fields[0] + "}":
+                    raise ConfigurationError(
+                        key,
+                        f"in {template!r}, {part!r}: a placeholder must be a whole directory "
+                        "name (like '/{username}'), so that names cannot run into each other",
+                    )
+                if fields[0] not in _PLACEHOLDERS:
+                    raise ConfigurationError(
+                        key,
+                        f"{template!r} uses {{{fields[0]}}}; known: "
+                        + ", ".join("{" + p + "}" for p in _PLACEHOLDERS),
+                    )
+                components.append((fields[0], True))
+                continue
+            if part.startswith(".") or set(part) & _EFS_FORBIDDEN or "}" in part:
+                raise ConfigurationError(
+                    key,
+                    f"in {template!r}, {part!r} is not a directory name EFS accepts (none may "
+                    "start with '.' or hold any of $#<>;`|&?{}^*)",
+                )
+            components.append((part, False))
+        names = [text for text, placeholder in components if placeholder]
+        if "username" not in names:
+            raise ConfigurationError(
+                key,
+                f"{template!r} has no {{username}}: every user would share one home directory",
+            )
+        if len(names) != len(set(names)):
+            raise ConfigurationError(key, f"{template!r} uses a placeholder twice")
+        fixed = sum(1 + (0 if placeholder else len(text)) for text, placeholder in components)
+        share = (MAX_PATH - fixed) // len(names)
+        if share < MIN_SHARE:
+            raise ConfigurationError(
+                key,
+                f"{template!r} leaves {share} characters per name within EFS's {MAX_PATH} "
+                f"character path; shorten its fixed parts (each name needs {MIN_SHARE})",
+            )
+        return cls(template=template, components=tuple(components), share=share)
+
+    def render(self, *, hub_id: str, username: str, servername: str) -> str:
+        values = {
+            "hub_id": hub_id,
+            "username": username,
+            "servername": servername,
+        }
+        out = []
+        for text, placeholder in self.components:
+            if not placeholder:
+                out.append(text)
+            elif text == "servername" and not servername:
+                out.append(DEFAULT_SERVER_COMPONENT)
+            else:
+                out.append(_fit(values[text], self.share))
+        path = "/" + "/".join(out)
+        # The template checks make this impossible; a wrong path must never reach EFS.
+        if len(path) > MAX_PATH or not _EFS_PATH.match(path):
+            raise AssertionError(f"home path {path!r} breaks EFS's rules")
+        return path
+
+
+@dataclass(frozen=True)
+class HomeDirectory:
+    """One user's home: the access point that exposes it, described by value."""
+
+    file_system_id: str
+    path: str
+    uid: int
+    gid: int
+    permissions: str
+    #: Tags of the access point (hub, user; escaped like task tags).
+    tags: Mapping[str, str]
+
+    @property
+    def client_token(self) -> str:
+        """CreateAccessPoint's ClientToken: the same for the same access point, everywhere."""
+        text = "\0".join(
+            map(
+                str,
+                (self.file_system_id, self.path, self.uid, self.gid, self.permissions, GENERATION),
+            )
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()  # 64 characters: EFS's limit
+
+    def create_request(self) -> dict[str, Any]:
+        """CreateAccessPoint's parameters."""
+        return {
+            "ClientToken": self.client_token,
+            "FileSystemId": self.file_system_id,
+            "PosixUser": {"Uid": self.uid, "Gid": self.gid},
+            "RootDirectory": {
+                "Path": self.path,
+                "CreationInfo": {
+                    "OwnerUid": self.uid,
+                    "OwnerGid": self.gid,
+                    "Permissions": self.permissions,
+                },
+            },
+            "Tags": [{"Key": key, "Value": value} for key, value in self.tags.items()],
+        }
+
+
+def home_directory(
+    template: HomeTemplate,
+    *,
+    file_system_id: str,
+    uid: int,
+    gid: int,
+    permissions: str,
+    hub_id: str,
+    username: str,
+    servername: str,
+    user_id: str = "",
+) -> HomeDirectory:
+    path = template.render(hub_id=hub_id, username=username, servername=servername)
+    # The volume wants the id; the setting may be the file system's ARN.
+    file_system_id = file_system_id.rsplit("/", 1)[-1]
+    tags = {
+        "Name": escape_tag_value(path),
+        TAG_HUB: escape_tag_value(hub_id),
+        TAG_USER: escape_tag_value(username),
+    }
+    if user_id:
+        tags[TAG_USER_ID] = user_id
+    return HomeDirectory(
+        file_system_id=file_system_id,
+        path=path,
+        uid=uid,
+        gid=gid,
+        permissions=permissions,
+        tags=tags,
+    )
+
+
+@dataclass(frozen=True)
+class HomeVolume:
+    """What a user's revision adds to the base revision: the access point, mounted."""
+
+    file_system_id: str
+    access_point_id: str
+    mount_path: str
+    transit_encryption: bool
+    iam_authorization: bool
+
+    @property
+    def key(self) -> str:
+        """The part of a derived revision's identity that this volume decides."""
+        return "\0".join(
+            map(
+                str,
+                (
+                    "efs",
+                    self.file_system_id,
+                    self.access_point_id,
+                    self.mount_path,
+                    self.transit_encryption,
+                    self.iam_authorization,
+                ),
+            )
+        )
+
+    def volume(self) -> dict[str, Any]:
+        """The task definition's ``volumes`` entry."""
+        config: dict[str, Any] = {
+            "fileSystemId": self.file_system_id,
+            # With an access point the root is the access point's: ECS requires "/" here.
+            "rootDirectory": "/",
+            "transitEncryption": "ENABLED" if self.transit_encryption else "DISABLED",
+            "authorizationConfig": {
+                "accessPointId": self.access_point_id,
+                "iam": "ENABLED" if self.iam_authorization else "DISABLED",
+            },
+        }
+        return {"name": HOME_VOLUME_NAME, "efsVolumeConfiguration": config}
+
+    def mount_point(self) -> dict[str, Any]:
+        """The notebook container's ``mountPoints`` entry."""
+        return {"sourceVolume": HOME_VOLUME_NAME, "containerPath": self.mount_path, "readOnly": False}
