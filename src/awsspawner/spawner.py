@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -365,9 +366,8 @@ class AWSSpawner(ProfileChoice):
             return await gateway.task_definition_for(settings)
 
         def queued(position: int, seconds: float) -> None:
-            wait = (
-                f": {position} in line for AWS, about {seconds:.0f} s" if seconds >= 1 else ""
-            )
+            # ECS registers one revision a second (after a burst): say where this one is.
+            wait = f": {position} in line for AWS, about {math.ceil(seconds)} s" if seconds else ""
             progress.add(5, f"Preparing your home directory (first start only){wait}")
 
         owner = {

@@ -10,7 +10,8 @@ carried. Control API:
 
 * ``GET  /_proxy/stats``: ``{"calls": {op: n}, "ids": {op: [n, ...]}, "faults": {op: {kind: n}}}``
 * ``GET  /_proxy/bodies``: ``{op: [body, ...]}``, the last 2000 request bodies (as sent) of
-  the operations that carry what a leak test looks for (RunTask, RegisterTaskDefinition)
+  the operations that carry what a leak test looks for (RunTask, RegisterTaskDefinition), and
+  the query strings of EFS DescribeAccessPoints (a listing has no AccessPointId)
 * ``POST /_proxy/reset``: zero the counters and remove every fault rule
 * ``POST /_proxy/faults``: ``{"seed": 7, "rules": [{"operation": "ecs:RunTask" | "ecs:*" | "*",
   "kind": KIND, "rate": 0.3, "delay": 1.0}]}``
@@ -45,6 +46,8 @@ _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _ID_LISTS = {"ecs:DescribeTasks": "tasks", "ecs:DescribeContainerInstances": "containerInstances"}
 #: Operations whose request bodies are kept for leak tests (GET /_proxy/bodies).
 RECORDED_BODIES = frozenset({"ecs:RunTask", "ecs:RegisterTaskDefinition"})
+#: REST operations whose query string is recorded as their "body" (what they asked for).
+RECORDED_QUERIES = frozenset({"efs:DescribeAccessPoints"})
 HTML_ERROR_PAGE = (
     "<!doctype html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway"
     "</h1><p>The upstream server sent an invalid response.</p></body></html>"
@@ -227,6 +230,8 @@ class Proxy:
         self.stats.calls[operation] += 1
         if operation in RECORDED_BODIES:
             self.stats.bodies[operation].append(body.decode("utf-8", "replace"))
+        if operation in RECORDED_QUERIES:
+            self.stats.bodies[operation].append(request.query_string)
         if operation in _ID_LISTS and payload is not None:
             self.stats.ids[operation].append(len(payload.get(_ID_LISTS[operation]) or []))
         rule = self._fault_for(operation)

@@ -173,8 +173,9 @@ class HomeTemplate:
         for text, placeholder in self.components:
             if not placeholder:
                 out.append(text)
-            elif text == "servername" and not servername:
-                out.append(DEFAULT_SERVER_COMPONENT)
+            elif not values[text]:
+                # A name's escaped form never holds "~": these stand for no name at all.
+                out.append(DEFAULT_SERVER_COMPONENT if text == "servername" else "~empty")
             else:
                 out.append(_fit(values[text], self.share))
         path = "/" + "/".join(out)
