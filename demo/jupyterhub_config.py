@@ -38,11 +38,14 @@ c.AWSSpawner.launch_type = "FARGATE"
 c.AWSSpawner.task_subnets = [demo["DEMO_SUBNET"]]
 c.AWSSpawner.task_security_groups = [demo["DEMO_SECURITY_GROUP"]]
 c.AWSSpawner.assign_public_ip = False
+# Every user's files survive a stop: a home per user on EFS, mounted at /home/jovyan.
+c.AWSSpawner.efs_file_system_id = demo["DEMO_FILE_SYSTEM"]
 # The demo's notebook servers answer quickly; look at starting tasks often.
 c.AWSSpawner.startup_poll_interval = 0.5
 
 # The menu users pick from (KubeSpawner's shape). Every entry runs on one of the demo's
-# nodes: Fargate, an EC2 container instance, and two ECS Anywhere machines.
+# nodes: Fargate, an EC2 container instance, and two ECS Anywhere machines. ECS Anywhere
+# cannot mount EFS: those profiles switch the home off (their files stay on the node).
 c.AWSSpawner.profile_list = [
     {
         "display_name": "Fargate: 1 vCPU, 2 GiB",
@@ -93,6 +96,7 @@ c.AWSSpawner.profile_list = [
             "task_definition_family": "notebook-anywhere-bridge",
             "task_subnets": [],
             "task_security_groups": [],
+            "efs_file_system_id": None,
             "placement_constraints": [{"type": "memberOf", "expression": "attribute:gpu == true"}],
         },
     },
@@ -105,6 +109,7 @@ c.AWSSpawner.profile_list = [
             "task_definition_family": "notebook-anywhere-host",
             "task_subnets": [],
             "task_security_groups": [],
+            "efs_file_system_id": None,
             "use_dynamic_port": True,
             "port_range_start": 9000,
             "port_range_end": 9100,

@@ -151,6 +151,7 @@ class HubStack:
     hub: subprocess.Popen[bytes] | None = None
     subnet: str = ""
     security_group: str = ""
+    file_system: str = ""
 
     def __post_init__(self) -> None:
         self.emulator = Emulator(workdir=self.workdir / "emulator")
@@ -180,6 +181,8 @@ class HubStack:
         self.security_group = ec2.create_security_group(
             GroupName="notebooks", Description="notebook servers", VpcId=vpc
         )["GroupId"]
+        # Users' homes: a file system with a mount target in the notebooks' subnet.
+        self.file_system = self.emulator.efs_file_system([self.subnet])
         options = self.agent_options
         self.emulator.add_agent(CLUSTER, fargate=True, options=options)
         self.emulator.add_agent(CLUSTER, address=EC2_ADDRESS, options=options)
@@ -239,6 +242,7 @@ class HubStack:
             DEMO_PASSWORD=self.password,
             DEMO_SUBNET=self.subnet,
             DEMO_SECURITY_GROUP=self.security_group,
+            DEMO_FILE_SYSTEM=self.file_system,
             DEMO_PYTHON=sys.executable,
         )
         # The hub itself and what it imports (awsspawner, this repository's tests package).

@@ -47,7 +47,9 @@ HOSTILE = [
     ".",
     "../bob",
     "a/b",
-    "a-2fb",  # what a/b would be without escaping the escape character
+    "a%2Fb",  # what a/b would be without escaping the escape character
+    "home-alice",
+    "x" * 300 + "%",
     ".hidden",
     "~default",
     "-",
@@ -67,7 +69,7 @@ def test_hostile_and_look_alike_names_give_valid_distinct_directories() -> None:
         assert len(path) <= 100 and EFS_PATH.match(path), path
         assert path.startswith("/jupyterhub/prod/")
         assert path.count("/") == 3  # nobody leaves the prefix or adds a level
-    assert path_of("alice") == "/jupyterhub/prod/alice"  # plain names stay readable
+    assert path_of("jane.doe-2@lab") == "/jupyterhub/prod/jane.doe-2@lab"  # plain names stay
     assert path_of("..") != "/jupyterhub/prod/.."
 
 

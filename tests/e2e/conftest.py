@@ -35,7 +35,7 @@ c.AWSSpawner.profile_list.append({{
     "spawner_override": {{
         "launch_type": "EXTERNAL",
         "task_definition_family": "notebook-anywhere-bridge",
-        "task_subnets": [], "task_security_groups": [],
+        "task_subnets": [], "task_security_groups": [], "efs_file_system_id": None,
         "placement_constraints": [{{"type": "memberOf", "expression": "attribute:hold == true"}}],
     }},
 }})
@@ -57,7 +57,7 @@ c.AWSSpawner.profile_list.append({{
     "spawner_override": {{
         "launch_type": "EXTERNAL",
         "task_definition_family": "notebook-anywhere-bridge",
-        "task_subnets": [], "task_security_groups": [],
+        "task_subnets": [], "task_security_groups": [], "efs_file_system_id": None,
         "placement_constraints": [{{"type": "memberOf", "expression": "attribute:pull == slow"}}],
     }},
 }})

@@ -117,6 +117,21 @@ class HubClient:
                 await answer.read()
                 return answer.status, str(answer.url)
 
+    async def contents(
+        self, user: str, path: str, token: str, method: str = "GET", body: Any = None
+    ) -> tuple[int, Any]:
+        """The Jupyter contents API of ``user``'s default server, through the proxy."""
+        headers = {"Authorization": f"token {token}"}
+        async with self.session.request(
+            method,
+            f"{self.stack.url}/user/{user}/api/contents/{path}",
+            json=body,
+            headers=headers,
+            allow_redirects=False,
+        ) as answer:
+            text = await answer.text()
+            return answer.status, json.loads(text) if text.startswith("{") else text
+
     async def through_proxy(self, path: str, token: str) -> int:
         """GET a path through configurable-http-proxy (no redirects followed)."""
         headers = {"Authorization": f"token {token}"}

@@ -155,6 +155,74 @@ def test_log_in_pick_a_profile_and_land_in_jupyterlab(
         time.sleep(0.1)
 
 
+def log_in(page: Page, stack: HubStack, user: str) -> None:
+    page.goto(f"{stack.url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", stack.password)
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/spawn**")
+
+
+def start_default_profile_and_open_lab(page: Page, user: str) -> None:
+    """On the profile form: start the default profile (Fargate, with a home on EFS)."""
+    assert page.is_checked("#profile-item-fargate")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/user/{user}/lab**", timeout=60_000)
+    page.wait_for_selector(".jp-Launcher", timeout=60_000)
+    page.wait_for_selector(".jp-DirListing-content", timeout=60_000)
+
+
+def test_a_file_made_in_jupyterlab_is_there_after_a_restart_from_the_home_page(
+    browser_executable: str, stack: HubStack
+) -> None:
+    """The user's view of persistent homes: make a file in JupyterLab, stop and start the
+    server from the hub's home page (a new task), and find the file again."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    user = "browser-home"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=browser_executable, headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        try:
+            log_in(page, stack, user)
+            start_default_profile_and_open_lab(page, user)
+            first = [t["taskArn"] for t in tasks_of(stack, user)]
+            # The launcher's "Text File" card: JupyterLab creates untitled.txt on the server.
+            page.click(".jp-LauncherCard[title='Create a new text file']")
+            page.wait_for_selector(".jp-DirListing-item[title*='untitled.txt']", timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / "home-1-file-made.png"))
+
+            # The hub's home page: stop the server, then start it again.
+            page.goto(f"{stack.url}/hub/home")
+            page.click("#stop")
+            page.wait_for_selector("#stop", state="hidden", timeout=60_000)
+            page.click("#start")
+            page.wait_for_url("**/hub/spawn**")
+            start_default_profile_and_open_lab(page, user)
+            page.wait_for_selector(".jp-DirListing-item[title*='untitled.txt']", timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / "home-2-after-restart.png"))
+        except Exception:
+            page.screenshot(path=str(SCREENSHOTS / "home-failure.png"))
+            print(f"browser at {page.url}:\n{page.inner_text('body')[:2000]}")
+            raise
+        finally:
+            browser.close()
+    tasks = tasks_of(stack, user)
+    assert len(tasks) == 2 and first[0] in [t["taskArn"] for t in tasks]  # a new task ran
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        f"{stack.url}/hub/api/users/{user}/server",
+        method="DELETE",
+        headers={"Authorization": f"token {stack.service_token}"},
+    )
+    with urllib.request.urlopen(request, timeout=60):  # noqa: S310 - loopback only
+        pass
+    deadline = time.monotonic() + 60
+    while any(t["lastStatus"] != "STOPPED" for t in tasks_of(stack, user)):
+        assert time.monotonic() < deadline, "the browser user's task did not stop"
+        time.sleep(0.1)
+
+
 # ------------------------------------------------------------------ no browser on the machine
 
 

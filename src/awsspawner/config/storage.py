@@ -53,7 +53,7 @@ class StorageConfig(LoggingConfigurable):
 
         Without ``{servername}`` (the default) a user's named servers share their home.
         With it, each server has its own; the default server's is ``~default``. Names are
-        escaped: ASCII letters, digits and ``_ . @`` stay, anything else becomes ``-xx`` per
+        escaped: ASCII letters, digits and ``_ - . @`` stay, anything else becomes ``%XX`` per
         byte, so no two users share a directory and none can leave the prefix. EFS allows
         100 characters and 4 directory levels per path: a name longer than its share is
         cut and ends in a hash, and a template that leaves a name fewer than 22 characters

@@ -6,13 +6,13 @@ POSIX user. Each user's task runs a task definition revision that mounts that ac
 ``home_mount_path`` (see :mod:`.task_definitions`).
 
 Names become directory names by :func:`escape_path_component`: ASCII letters, digits and
-``_ . @`` are kept (a ``.`` not at the start), every other character is written ``-xx`` per
-UTF-8 byte (lower-case hex), ``-`` itself included. The mapping is one-to-one, a name can
+``_ - . @`` are kept (a ``.`` not at the start), every other character is written ``%XX`` per
+UTF-8 byte (percent-encoding), ``%`` itself included. The mapping is one-to-one, a name can
 never contain ``/`` or start with ``.``, so no user can reach another's directory or leave the
 prefix; look-alike names (``Alice``, ``alice``, Cyrillic ``а``) stay apart. EFS allows 100
-characters per access point path: a name longer than its share is cut and ends in ``--`` and
-12 hex digits of its SHA-256 (an escaped name never holds ``--``, so a cut name cannot equal an
-uncut one).
+characters per access point path: a name longer than its share is cut and ends in ``%%`` and
+12 hex digits of its SHA-256 (in an escaped name ``%`` is always followed by two hex digits,
+so a cut name cannot equal an uncut one).
 
 The access point is created with a ``ClientToken`` derived from everything that defines it
 (file system, path, POSIX user, owner and mode, :data:`GENERATION`): concurrent first spawns,
@@ -51,15 +51,15 @@ MAX_COMPONENTS = 4
 _EFS_FORBIDDEN = set("$#<>;`|&?{}^*\n")
 _EFS_PATH = re.compile(r"^(\/|(\/(?!\.)+[^$#<>;`|&?{}^*/\n]+){1,4})$")
 
-_KEPT = set(string.ascii_letters + string.digits + "_.@")
-_CUT_MARK = "--"
+_KEPT = set(string.ascii_letters + string.digits + "_-.@")
+_CUT_MARK = "%%"
 _DIGEST_CHARS = 12
 #: A name's share of the path must leave room for a cut name: a few characters, the mark
 #: and the digest.
 MIN_SHARE = 8 + len(_CUT_MARK) + _DIGEST_CHARS
 
 #: What ``{servername}`` becomes for a user's default server (whose name is empty). ``~`` is
-#: always escaped in a name, so no named server can be called this.
+#: always escaped in a name (``%7E``), so no named server can be called this.
 DEFAULT_SERVER_COMPONENT = "~default"
 
 #: Part of every access point's ClientToken. Raise it only to make every hub create new
@@ -79,7 +79,7 @@ def escape_path_component(name: str) -> str:
         if char in _KEPT and not (char == "." and index == 0):
             out.append(char)
         else:
-            out.append("".join(f"-{byte:02x}" for byte in char.encode("utf-8")))
+            out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
     return "".join(out)
 
 
@@ -89,10 +89,10 @@ def _fit(name: str, share: int) -> str:
         return escaped
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
     head = escaped[: share - len(_CUT_MARK) - _DIGEST_CHARS]
-    # Never end inside a -xx escape: drop a partial one.
-    dash = head.rfind("-")
-    if dash != -1 and dash > len(head) - 3:
-        head = head[:dash]
+    # Never end inside a %XX escape: drop a partial one.
+    percent = head.rfind("%")
+    if percent != -1 and percent > len(head) - 3:
+        head = head[:percent]
     return f"{head}{_CUT_MARK}{digest}"
 
 

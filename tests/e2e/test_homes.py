@@ -1,0 +1,94 @@
+"""Persistent homes with a real hub: a user's notebook survives a stop, on Fargate and on EC2,
+and no other user sees it. The notebook servers are real (jupyterhub-singleuser); the
+emulator's agents mount each task's EFS access point as a folder of one emulator-wide file
+system (tests/emulator/agent.py)."""
+
+from __future__ import annotations
+
+import json
+
+from demo.stack import CLUSTER, HubStack
+
+from .hubclient import HubClient, tasks_of, wait_task_status
+from .test_hub import assert_stopped_cleanly, only_task, spawn_ready
+
+NOTEBOOK = {
+    "type": "notebook",
+    "format": "json",
+    "content": {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "markdown",
+                "id": "a1",
+                "metadata": {},
+                "source": "# Results of a long day's work",
+            }
+        ],
+    },
+}
+
+
+def home_volume(stack: HubStack, task: dict) -> dict:
+    """The EFS volume of the revision ``task`` runs."""
+    ecs = stack.emulator.client("ecs")
+    revision = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    (volume,) = [v for v in revision["taskDefinition"]["volumes"] if "efsVolumeConfiguration" in v]
+    return dict(volume["efsVolumeConfiguration"])
+
+
+async def test_a_notebook_survives_a_stop_and_no_other_user_sees_it(
+    hub: HubClient, stack: HubStack
+) -> None:
+    user = "home-alice"
+    await spawn_ready(hub, user, profile="fargate")
+    token = await hub.user_token(user)
+    status, saved = await hub.contents(user, "analysis.ipynb", token, "PUT", NOTEBOOK)
+    assert status == 201, saved
+    first = await only_task(stack, user)
+    await hub.stop(user)
+    await assert_stopped_cleanly(stack, first["taskArn"])
+
+    # A new task, on Fargate again, then on an EC2 container instance: the same home.
+    for profile in ("fargate", "ec2"):
+        await spawn_ready(hub, user, profile=profile)
+        status, loaded = await hub.contents(user, "analysis.ipynb", token)
+        assert status == 200, loaded
+        assert loaded["content"]["cells"][0]["source"] == "# Results of a long day's work"
+        running = [
+            t for t in stack.emulator.client("ecs").describe_tasks(
+                cluster=CLUSTER, tasks=[t["taskArn"] for t in tasks_of(stack, user)]
+            )["tasks"] if t["lastStatus"] == "RUNNING"
+        ]  # fmt: skip
+        (task,) = running
+        assert task["taskArn"] != first["taskArn"]
+        assert home_volume(stack, task) == home_volume(stack, first)
+        await hub.stop(user)
+        await wait_task_status(stack, task["taskArn"], "STOPPED")
+
+    # The file is on the file system, in alice's directory.
+    file_system = home_volume(stack, first)["fileSystemId"]
+    on_disk = stack.emulator.efs_root / file_system / "jupyterhub" / "jupyterhub" / user
+    assert json.loads((on_disk / "analysis.ipynb").read_text())["cells"][0]["cell_type"] == (
+        "markdown"
+    )
+
+    # Another user's server starts in a home of its own, where alice's notebook is not.
+    other = "home-bob"
+    await spawn_ready(hub, other, profile="fargate")
+    bob_token = await hub.user_token(other)
+    status, listing = await hub.contents(other, "", bob_token)
+    assert status == 200, listing
+    assert "analysis.ipynb" not in [item["name"] for item in listing["content"]]
+    status, _ = await hub.contents(other, "analysis.ipynb", bob_token)
+    assert status == 404
+    bob_task = await only_task(stack, other)
+    assert (
+        home_volume(stack, bob_task)["authorizationConfig"]["accessPointId"]
+        != home_volume(stack, first)["authorizationConfig"]["accessPointId"]
+    )
+    await hub.stop(other)
+    await assert_stopped_cleanly(stack, bob_task["taskArn"])
+
