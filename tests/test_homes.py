@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jupyterhub.spawner import SpawnException
 
 from awsspawner import close_shared_clients
 from awsspawner.errors import ConfigurationError
 from awsspawner.launch.homes import HomeTemplate, HomeVolume, escape_path_component, home_directory
-from awsspawner.launch.task_definitions import derived_registration
 from awsspawner.launch.tags import TAG_USER, escape_tag_value
-from jupyterhub.spawner import SpawnException
+from awsspawner.launch.task_definitions import derived_registration
 
 from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner
 from .emulator import strict
@@ -42,7 +42,7 @@ def path_of(username: str, template: HomeTemplate = DEFAULT, servername: str = "
 HOSTILE = [
     "alice",
     "Alice",  # EFS is case-sensitive: a different directory
-    "аlice",  # Cyrillic а: looks the same, is not
+    "\u0430lice",  # a Cyrillic a (U+0430): looks the same, is not
     "..",
     ".",
     "../bob",
@@ -66,7 +66,8 @@ def test_hostile_and_look_alike_names_give_valid_distinct_directories() -> None:
     paths = [path_of(name) for name in HOSTILE]
     assert len(set(paths)) == len(HOSTILE)
     for path in paths:
-        assert len(path) <= 100 and EFS_PATH.match(path), path
+        assert len(path) <= 100, path
+        assert EFS_PATH.match(path), path
         assert path.startswith("/jupyterhub/prod/")
         assert path.count("/") == 3  # nobody leaves the prefix or adds a level
     assert path_of("jane.doe-2@lab") == "/jupyterhub/prod/jane.doe-2@lab"  # plain names stay
@@ -77,17 +78,20 @@ def test_hostile_and_look_alike_names_give_valid_distinct_directories() -> None:
 @given(st.text(max_size=120), st.text(max_size=120))
 def test_escaping_is_one_to_one_and_always_valid(first: str, second: str) -> None:
     one, two = path_of(first), path_of(second)
-    assert EFS_PATH.match(one) and len(one) <= 100
+    assert EFS_PATH.match(one)
+    assert len(one) <= 100
     assert (one == two) == (first == second)
     escaped = escape_path_component(first)
-    assert "/" not in escaped and not escaped.startswith(".")
+    assert "/" not in escaped
+    assert not escaped.startswith(".")
 
 
 def test_servers_share_a_home_unless_the_template_names_them() -> None:
     assert path_of("bob", servername="gpu") == path_of("bob")
     per_server = HomeTemplate.parse("/homes/{username}/{servername}")
     default, gpu = path_of("bob", per_server), path_of("bob", per_server, "gpu")
-    assert default == "/homes/bob/~default" and gpu == "/homes/bob/gpu"
+    assert default == "/homes/bob/~default"
+    assert gpu == "/homes/bob/gpu"
     assert path_of("bob", per_server, "~default") != default  # no server can take its place
 
 
@@ -110,7 +114,7 @@ def test_servers_share_a_home_unless_the_template_names_them() -> None:
 def test_templates_that_cannot_work_are_refused_when_the_hub_starts(
     template: str, problem: str
 ) -> None:
-    with pytest.raises(ConfigurationError, match="c.AWSSpawner.efs_home_directory") as info:
+    with pytest.raises(ConfigurationError, match=r"c\.AWSSpawner\.efs_home_directory") as info:
         make_spawner(efs_file_system_id="fs-12345678", efs_home_directory=template)
     assert problem in str(info.value)
 
@@ -130,7 +134,7 @@ def test_storage_settings_are_checked_when_the_hub_starts(
     config: dict[str, Any], key: str, problem: str
 ) -> None:
     settings = {"efs_file_system_id": "fs-12345678", "launch_type": "FARGATE", **config}
-    with pytest.raises(ConfigurationError, match=f"c.AWSSpawner.{key}") as info:
+    with pytest.raises(ConfigurationError, match=rf"c\.AWSSpawner\.{key}") as info:
         make_spawner(**settings)
     assert problem in str(info.value)
 
@@ -247,7 +251,7 @@ def test_a_base_that_mounts_something_at_the_home_path_is_refused() -> None:
     base["containerDefinitions"][0]["mountPoints"] = [
         {"sourceVolume": "scratch", "containerPath": "/home/jovyan"}
     ]
-    with pytest.raises(ConfigurationError, match="c.AWSSpawner.home_mount_path"):
+    with pytest.raises(ConfigurationError, match=r"c\.AWSSpawner\.home_mount_path"):
         derived_registration(base, [], container=CONTAINER, image="img:1", home=HOME)
 
 
@@ -301,7 +305,8 @@ async def test_concurrent_first_spawns_make_one_access_point_and_revision_per_us
     assert stats["efs:CreateAccessPoint"] == 20  # alice's two servers shared one call
     # Each new access point is looked at by its id until available; never a listing.
     queries = emulator.request_bodies("efs:DescribeAccessPoints")
-    assert len(queries) == 20 and all(q.startswith("AccessPointId=fsap-") for q in queries)
+    assert len(queries) == 20
+    assert all(q.startswith("AccessPointId=fsap-") for q in queries)
     revisions = registered(emulator)
     assert len(revisions) == 20  # one per (user, image)
     assert len({r["family"] for r in revisions}) == 20
@@ -332,7 +337,9 @@ async def test_a_hub_restart_before_run_task_makes_no_second_access_point_or_rev
     await again.start()
     (point,) = access_points(emulator, file_system)  # EFS answered AlreadyExists with its id
     assert len(registered(emulator)) == 1  # the derived revision was found, not re-registered
-    described = emulator.client("ecs").describe_task_definition(taskDefinition=again.task_definition)
+    described = emulator.client("ecs").describe_task_definition(
+        taskDefinition=again.task_definition
+    )
     volume = described["taskDefinition"]["volumes"][0]["efsVolumeConfiguration"]
     assert volume["authorizationConfig"]["accessPointId"] == point["AccessPointId"]
     await again.stop()
@@ -393,7 +400,8 @@ async def test_no_access_point_left_to_make_fails_the_spawn_clearly_and_starts_n
     assert "Could not prepare your server's task" in str(info.value)
     tasks = emulator.client("ecs").list_tasks(cluster=CLUSTER)["taskArns"]
     assert len(tasks) == 1  # alice's only
-    assert not bob.task_arn and not bob.client_token
+    assert not bob.task_arn
+    assert not bob.client_token
 
 
 async def test_without_a_file_system_nothing_changes(emulator: Emulator, fargate: str) -> None:

@@ -20,13 +20,13 @@ from typing import Any
 from jupyterhub.spawner import SpawnException
 from traitlets import default
 
+from .aws.access_points import AccessPointStore
 from .aws.clients import (
     configured_endpoint,
     freeze_heap_once,
     loop_shared,
     shared_client,
 )
-from .aws.access_points import AccessPointStore
 from .aws.gateway import ECSGateway
 from .aws.tasks import stop_explanation
 from .aws.token_store import TokenStore

@@ -209,7 +209,8 @@ def test_a_file_made_in_jupyterlab_is_there_after_a_restart_from_the_home_page(
         finally:
             browser.close()
     tasks = tasks_of(stack, user)
-    assert len(tasks) == 2 and first[0] in [t["taskArn"] for t in tasks]  # a new task ran
+    assert len(tasks) == 2
+    assert first[0] in [t["taskArn"] for t in tasks]
     request = urllib.request.Request(  # noqa: S310 - loopback only
         f"{stack.url}/hub/api/users/{user}/server",
         method="DELETE",

@@ -91,4 +91,3 @@ async def test_a_notebook_survives_a_stop_and_no_other_user_sees_it(
     )
     await hub.stop(other)
     await assert_stopped_cleanly(stack, bob_task["taskArn"])
-

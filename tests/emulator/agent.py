@@ -143,6 +143,17 @@ class EnvironmentFileError(Exception):
     """An environment file the task needs could not be read: ECS's reason as the message."""
 
 
+def _create_root(folder: Path, creation: dict[str, Any]) -> None:
+    """EFS creates an access point's missing root directory with its CreationInfo."""
+    if folder.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if creation:
+        folder.chmod(int(str(creation.get("Permissions", "0755")), 8))
+        with contextlib.suppress(PermissionError):  # only root may give it away
+            os.chown(folder, creation["OwnerUid"], creation["OwnerGid"])
+
+
 class VolumeError(Exception):
     """A volume the task needs could not be mounted: ECS's reason as the message."""
 
@@ -381,12 +392,7 @@ class Agent:
                 path = str(root.get("Path") or "/")
                 creation = dict(root.get("CreationInfo") or {})
             folder = Path(self.args.efs_root, file_system, *Path(path).parts[1:])
-            if not folder.exists():
-                folder.mkdir(parents=True, exist_ok=True)
-                if creation:
-                    folder.chmod(int(str(creation.get("Permissions", "0755")), 8))
-                    with contextlib.suppress(PermissionError):  # only root may give it away
-                        os.chown(folder, creation["OwnerUid"], creation["OwnerGid"])
+            _create_root(folder, creation)
             found[str(mount["containerPath"])] = folder
         return found
 

@@ -72,7 +72,9 @@ def _check_request(backend: Any, params: dict[str, Any]) -> None:
             raise EFSAnswer(400, "BadRequest", exc.message) from None
     file_system_id = str(params.get("FileSystemId", "")).rsplit("/", 1)[-1]
     if file_system_id not in backend.file_systems_by_id:
-        raise EFSAnswer(404, "FileSystemNotFound", f"File system '{file_system_id}' does not exist.")
+        raise EFSAnswer(
+            404, "FileSystemNotFound", f"File system '{file_system_id}' does not exist."
+        )
     path = (params.get("RootDirectory") or {}).get("Path", "/")
     if len(path) > 100 or not _PATH.match(path):
         raise EFSAnswer(

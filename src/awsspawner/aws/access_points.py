@@ -33,9 +33,7 @@ AVAILABLE_WITHIN_SECONDS = 60.0
 class AccessPointStore:
     """Finds or creates the access point of each home. One per hub, shared by spawners."""
 
-    def __init__(
-        self, client: Callable[[], Awaitable[Any]], *, poll_seconds: float = 1.0
-    ) -> None:
+    def __init__(self, client: Callable[[], Awaitable[Any]], *, poll_seconds: float = 1.0) -> None:
         self._client = client
         self.poll_seconds = poll_seconds
         self._known: dict[str, str] = {}  # ClientToken -> AccessPointId

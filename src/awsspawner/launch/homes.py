@@ -9,10 +9,10 @@ Names become directory names by :func:`escape_path_component`: ASCII letters, di
 ``_ - . @`` are kept (a ``.`` not at the start), every other character is written ``%XX`` per
 UTF-8 byte (percent-encoding), ``%`` itself included. The mapping is one-to-one, a name can
 never contain ``/`` or start with ``.``, so no user can reach another's directory or leave the
-prefix; look-alike names (``Alice``, ``alice``, Cyrillic ``а``) stay apart. EFS allows 100
-characters per access point path: a name longer than its share is cut and ends in ``%%`` and
-12 hex digits of its SHA-256 (in an escaped name ``%`` is always followed by two hex digits,
-so a cut name cannot equal an uncut one).
+prefix; look-alike names (``Alice``, ``alice``, ``alice`` with a Cyrillic U+0430) stay
+apart. EFS allows 100 characters per access point path: a name longer than its share is cut
+and ends in ``%%`` and 12 hex digits of its SHA-256 (in an escaped name ``%`` is always
+followed by two hex digits, so a cut name cannot equal an uncut one).
 
 The access point is created with a ``ClientToken`` derived from everything that defines it
 (file system, path, POSIX user, owner and mode, :data:`GENERATION`): concurrent first spawns,
@@ -301,4 +301,8 @@ class HomeVolume:
 
     def mount_point(self) -> dict[str, Any]:
         """The notebook container's ``mountPoints`` entry."""
-        return {"sourceVolume": HOME_VOLUME_NAME, "containerPath": self.mount_path, "readOnly": False}
+        return {
+            "sourceVolume": HOME_VOLUME_NAME,
+            "containerPath": self.mount_path,
+            "readOnly": False,
+        }

@@ -27,7 +27,6 @@ from typing import Any
 from ..errors import ConfigurationError
 from .homes import HOME_VOLUME_NAME, HomeVolume
 from .tags import (
-    MAX_OWN_REVISION_TAGS,
     MAX_TAGS,
     TAG_BASE,
     TAG_HUB,
