@@ -139,6 +139,42 @@ def test_storage_settings_are_checked_when_the_hub_starts(
     assert problem in str(info.value)
 
 
+def test_hostile_names_give_valid_distinct_access_point_tags() -> None:
+    tags = [
+        home_directory(
+            DEFAULT,
+            file_system_id="fs-12345678",
+            uid=1000,
+            gid=100,
+            permissions="0750",
+            hub_id="prod",
+            username=name,
+            servername="",
+        ).tags
+        for name in HOSTILE
+    ]
+    assert len({t[TAG_USER] for t in tags}) == len(HOSTILE)
+    assert len({t["Name"] for t in tags}) == len(HOSTILE)
+    for tag in tags:
+        assert all(EFS_TAG.match(value) and len(value) <= 256 for value in tag.values()), tag
+
+
+def test_a_profile_on_ecs_anywhere_that_keeps_the_home_is_refused_at_hub_start() -> None:
+    with pytest.raises(ConfigurationError, match=r"c\.AWSSpawner\.efs_file_system_id") as info:
+        make_spawner(
+            efs_file_system_id="fs-12345678",
+            profile_list=[
+                {"display_name": "Fargate", "slug": "fargate", "default": True},
+                {
+                    "display_name": "Anywhere",
+                    "slug": "anywhere",
+                    "spawner_override": {"launch_type": "EXTERNAL", "task_subnets": []},
+                },
+            ],
+        )
+    assert "anywhere" in str(info.value)
+
+
 def test_a_profile_switches_homes_off_for_ecs_anywhere() -> None:
     spawner = make_spawner(
         efs_file_system_id="fs-12345678",
