@@ -62,6 +62,7 @@ __all__ = [
     "TaskDefinitionError",
     "TaskNotFoundError",
     "aws_call",
+    "is_capacity_reason",
     "spawn_failure",
     "translate_aws_error",
     "user_message",
@@ -204,6 +205,23 @@ class RunTaskFailedError(AWSError):
     @property
     def reasons(self) -> list[str]:
         return [str(f.get("reason", "")) for f in self.failures]
+
+    @property
+    def for_capacity(self) -> bool:
+        """True when every reason is a lack of capacity (``RESOURCE:*``, "Capacity is
+        unavailable at this time", Spot capacity): another launch type may have room."""
+        return bool(self.reasons) and all(is_capacity_reason(r) for r in self.reasons)
+
+
+def is_capacity_reason(reason: str) -> bool:
+    """ECS's ``failures[].reason`` for "no room for this task here" (not a configuration
+    mistake, not an agent or placement-constraint problem)."""
+    lowered = reason.lower()
+    return (
+        reason.startswith("RESOURCE:")
+        or "capacity is unavailable" in lowered
+        or ("spot" in lowered and "capacity" in lowered)
+    )
 
 
 def describe_failures(failures: Sequence[Mapping[str, Any]]) -> str:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .aws.gateway import ECSGateway
-from .aws.tasks import exit_code
+from .aws.tasks import exit_code, spot_interruption
 from .aws.watcher import TaskWatcher
 from .errors import AWSError
 from .launch.tags import TAG_SPAWN, escape_tag_value, started_by_for_hub
@@ -93,9 +95,17 @@ class ServerTask:
         if task is None:
             gone = self.state.missing_too_long(self.timings.missing_grace_seconds)
             return (1 if gone else None), False
+        self._note_interruption(task)
         if task.get("lastStatus") != "STOPPED":
             return None, False
         return exit_code(task, self.state.task_container or self.container), False
+
+    def _note_interruption(self, task: Mapping[str, Any]) -> None:
+        """AWS is taking the task's Spot capacity back (during the notice, or after): the
+        user's next spawn says so."""
+        when = spot_interruption(task)
+        if when is not None:
+            self.state.note_interruption(str(task.get("stopCode")), when)
 
     async def stop(self, now: bool = False) -> None:
         await self.adopt_interrupted_spawn()
@@ -118,6 +128,7 @@ class ServerTask:
                 if snapshot.known and (task is None or task.get("lastStatus") == "STOPPED"):
                     if task is not None:
                         status = exit_code(task, self.state.task_container or self.container)
+                        self._note_interruption(task)
                     break
                 await asyncio.sleep(interval)
             else:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import inspect
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from jupyterhub.spawner import SpawnException
@@ -54,6 +56,10 @@ from .progress import ProgressLog
 from .running import ServerTask, Timings
 
 __all__ = ["AWSSpawner"]
+
+
+class _NoCapacity(Exception):
+    """RunTask found no capacity, and a ``capacity_fallback`` is left to try."""
 
 
 def refused_before_reaching_ecs(error: AWSError) -> bool:
@@ -242,6 +248,35 @@ class AWSSpawner(ProfileChoice):
             request = changed
         return request
 
+    def interruption_notice(self) -> str:
+        """What to tell the user when AWS reclaimed their last server's Spot capacity."""
+        if not self.interruption:
+            return ""
+        code, _, when = self.interruption.partition(" ")
+        try:
+            moment = datetime.fromtimestamp(float(when), tz=timezone.utc).strftime("%H:%M UTC")
+        except ValueError:
+            moment = "an unknown time"
+        kept = (
+            "Your home directory is kept; running kernels and unsaved changes were lost."
+            if self.efs_file_system_id
+            else "Its running kernels and files were lost."
+        )
+        return (
+            f"AWS reclaimed the Spot capacity your last server ran on at {moment} ({code}), "
+            f"which stopped it. {kept}"
+        )
+
+    async def get_options_form(self) -> str:
+        form = await super().get_options_form()
+        notice = self.interruption_notice()
+        if form and notice:
+            # Above the profile form, so the user sees why before choosing again.
+            form = (
+                f'<div class="alert alert-warning" role="alert">{html.escape(notice)}</div>\n{form}'
+            )
+        return form
+
     def _new_progress_log(self) -> ProgressLog:
         seconds = self.slow_spawn_message_seconds
         return ProgressLog(slow_after=seconds, slow_every=seconds)
@@ -257,6 +292,11 @@ class AWSSpawner(ProfileChoice):
             raise spawn_failure(where + str(exc), "configuration") from None
         self._warn_adjustments(settings, profile)  # a profile_list function's, seen only now
         progress = self._progress = self._new_progress_log()
+        notice = self.interruption_notice()
+        if notice:
+            progress.add(1, notice)
+            self.interruption = ""  # told once
+            self.commit_state()
         # A host-network server on a port another process took exits at once: try again on
         # another port (a new attempt, with a new clientToken).
         attempts = 3 if settings.use_dynamic_port else 1
@@ -326,9 +366,13 @@ class AWSSpawner(ProfileChoice):
                 if settings.api_token_source == FROM_S3:
                     environment, file_text = split_secrets(environment)
                     token_file = self._token_file(settings)
-                request = await self._request(
-                    settings, taskdef, token, profile, environment, token_file
-                )
+
+                async def build(current: SpawnSettings, token: str) -> dict[str, Any]:
+                    return await self._request(
+                        current, taskdef, token, profile, environment, token_file
+                    )
+
+                request = await build(settings, token)
                 if token_file is not None:
                     # Written before RunTask, so the agent finds it; remembered at once, so
                     # any end of this spawn (or a stop after a hub restart) deletes it.
@@ -351,7 +395,7 @@ class AWSSpawner(ProfileChoice):
             # now that RunTask is about to be sent, and commit it before (the hub may die).
             self.client_token = token
             self.commit_state()
-            return await self._launch(settings, taskdef, gateway, request, progress)
+            return await self._launch(settings, taskdef, gateway, request, progress, build)
         finally:
             if self.task_port:
                 reserved.discard(int(self.task_port))
@@ -462,9 +506,12 @@ class AWSSpawner(ProfileChoice):
         gateway: ECSGateway,
         request: dict[str, Any],
         progress: ProgressLog,
+        build: Callable[[SpawnSettings, str], Awaitable[dict[str, Any]]],
     ) -> str:
         try:
-            task = await self._run_task(gateway, request)
+            settings, task = await self._run_task_or_fall_back(
+                settings, gateway, request, progress, build
+            )
             self.task_arn = str(task["taskArn"])
             self.commit_state()
             self.task_watcher(gateway).watch(self.task_arn, starting=True)
@@ -484,7 +531,41 @@ class AWSSpawner(ProfileChoice):
         self.commit_state()
         return self.endpoint_url
 
-    async def _run_task(self, gateway: ECSGateway, request: dict[str, Any]) -> dict[str, Any]:
+    async def _run_task_or_fall_back(
+        self,
+        settings: SpawnSettings,
+        gateway: ECSGateway,
+        request: dict[str, Any],
+        progress: ProgressLog,
+        build: Callable[[SpawnSettings, str], Awaitable[dict[str, Any]]],
+    ) -> tuple[SpawnSettings, dict[str, Any]]:
+        """RunTask; when ECS has no capacity for it, the same spawn on each
+        ``capacity_fallback`` in turn (a new request and clientToken each). Returns the
+        settings the task was started with, and the task."""
+        fallbacks = settings.fallbacks()
+        while True:
+            try:
+                return settings, await self._run_task(gateway, request, bool(fallbacks))
+            except _NoCapacity as exc:
+                following = fallbacks.pop(0)
+                message = (
+                    f"{settings.launch.plain_name()} has no capacity right now: starting on "
+                    f"{following.launch.plain_name()}"
+                )
+                self.log.info("%s for %s (ECS: %s)", message, self._log_name, exc)
+                progress.add(8, message)
+                settings = following
+                token = uuid.uuid4().hex
+                try:
+                    request = await build(settings, token)
+                except ConfigurationError as error:
+                    raise spawn_failure(str(error), "configuration") from None
+                self.client_token = token  # what stop() looks for the task by, as before
+                self.commit_state()
+
+    async def _run_task(
+        self, gateway: ECSGateway, request: dict[str, Any], can_fall_back: bool = False
+    ) -> dict[str, Any]:
         run = asyncio.ensure_future(gateway.run_task(request))
         self.run_task_at = time.monotonic()
         self.run_task_in_flight = True
@@ -502,6 +583,8 @@ class AWSSpawner(ProfileChoice):
             # ECS answered "no task" for this clientToken: with the same token it would have
             # returned the task an earlier send started, so none exists.
             self._no_task_was_started()
+            if can_fall_back and exc.for_capacity:
+                raise _NoCapacity(exc.message) from None
             raise spawn_failure(
                 f"ECS could not start your server: {exc.message}", "capacity", 503
             ) from None

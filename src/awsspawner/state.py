@@ -28,7 +28,10 @@ STATE_KEYS = (
     "endpoint_url",
     "task_port",
     "token_file",
+    "interruption",
 )
+#: Kept when a task is forgotten or the state cleared: they outlive the task.
+_OUTLIVE_THE_TASK = ("token_file", "interruption")
 
 
 class TaskState(Spawner):
@@ -43,6 +46,9 @@ class TaskState(Spawner):
     endpoint_url = Unicode("")
     task_port = Unicode("")  # set when use_dynamic_port picked the server's port
     token_file = Unicode("")  # bucket/key of the server's token file (api_token_source s3)
+    #: "<stopCode> <epoch seconds>" when AWS reclaimed the Spot capacity of the last task;
+    #: told to the user at their next spawn, then cleared.
+    interruption = Unicode("")
 
     #: time.monotonic() of this process's last RunTask (or of finding a lost spawn's task):
     #: right after it, DescribeTasks may not know the task yet (ECS is eventually consistent).
@@ -84,13 +90,14 @@ class TaskState(Spawner):
         super().clear_state()
         self.forget_task()
         self.token_file = ""  # stop() deleted it (or the reaper will)
+        # interruption stays: the next spawn tells the user why the server went away.
 
     def forget_task(self) -> None:
         """Forget the task of an earlier attempt. Not clear_state(): that is JupyterHub's
         "server stopped" hook and also drops the API token this spawn was given. The token
         file is kept: its key is the server's, and the next attempt overwrites it."""
         for key in STATE_KEYS:
-            if key != "token_file":
+            if key not in _OUTLIVE_THE_TASK:
                 setattr(self, key, "")
         self.stopped_status = None
 
@@ -103,6 +110,13 @@ class TaskState(Spawner):
         mapped = orm_inspect(self.orm_spawner, raiseerr=False)
         if mapped is not None and mapped.session is not None:
             mapped.session.commit()
+
+    def note_interruption(self, code: str, when: float) -> None:
+        """Remember (once per task) that AWS reclaimed this server's Spot capacity."""
+        value = f"{code} {when:.0f}"
+        if self.interruption != value:
+            self.interruption = value
+            self.commit_state()
 
     def missing_too_long(self, grace: float) -> bool:
         """Has the task been unknown to DescribeTasks for longer than ECS's eventual

@@ -61,6 +61,9 @@ class EmulatorState:
         self.loopback_count = 0
         self.fargate_agents: set[str] = set()
         self.agent_tasks: set[str] = set()  # ARNs whose lifecycle an agent drives
+        #: Launch type or capacity provider -> the failures[] reason RunTask answers with
+        #: (``POST /_emulator/capacity``): "no capacity here", as ECS says it.
+        self.no_capacity: dict[str, str] = {}
 
     def next_loopback(self) -> str:
         """A fresh 127.100.x.y address: each awsvpc task gets its own, all on loopback."""
@@ -256,6 +259,36 @@ def _run_on_instances(
     return tasks, failures
 
 
+def _no_capacity(launch_type: str | None, strategy: list[dict[str, Any]]) -> str | None:
+    """The capacity failure set for this launch type, or for every provider of the strategy."""
+    if launch_type:
+        return STATE.no_capacity.get(launch_type)
+    reasons = [STATE.no_capacity.get(str(item.get("capacityProvider"))) for item in strategy]
+    if reasons and all(reasons):
+        return reasons[0]
+    return None
+
+
+def interrupt(backend: Any, cluster_str: str, ref: str, stop_code: str) -> Any:
+    """AWS reclaims the task's Spot capacity: desiredStatus STOPPED with the stop code, as
+    ECS sets it at the two-minute notice. An agent-run task gets SIGTERM from its agent (and
+    SIGKILL after the agent's --stop-timeout: the shortened notice); any other stops now."""
+    task = _find_task(backend, cluster_str, ref)
+    if task is None:
+        raise KeyError(f"no task {ref} in cluster {cluster_str}")
+    task.desired_status = "STOPPED"
+    task.stop_code = stop_code
+    task.stopped_reason = (
+        "Your Spot Task was interrupted."
+        if stop_code == "SpotInterruption"
+        else "The Spot instance the task ran on is being terminated."
+    )
+    task.stopping_at = utcnow()
+    if task.task_arn not in STATE.agent_tasks or task.last_status == "PROVISIONING":
+        _mark_stopped(backend, task)
+    return task
+
+
 def run_task(self: Any) -> ActionResult:
     params = json.loads(self.body or "{}")
     backend = _backend(self)
@@ -277,6 +310,11 @@ def run_task(self: Any) -> ActionResult:
     chosen = strategy or (
         [] if params.get("launchType") else cluster.default_capacity_provider_strategy or []
     )
+    refusal = _no_capacity(params.get("launchType"), chosen)
+    if refusal is not None:
+        return ActionResult(
+            {"tasks": [], "failures": [{"arn": cluster.arn, "reason": refusal}]}
+        )
     fargate = params.get("launchType") == "FARGATE" or (
         not params.get("launchType")
         and chosen

@@ -261,6 +261,19 @@ class Emulator:
         bodies = http("GET", f"{self.proxy_url}/_proxy/bodies")
         return list(bodies.get(operation, []))
 
+    def no_capacity(self, reasons: dict[str, str]) -> None:
+        """RunTask on these launch types or capacity providers answers ``failures[]`` with
+        the reason (ECS's "no capacity" answers); ``{}`` gives the capacity back."""
+        http("POST", f"{self.server_url}/_emulator/capacity", reasons)
+
+    def interrupt(self, cluster: str, task: str, stop_code: str = "SpotInterruption") -> None:
+        """AWS reclaims ``task``'s Spot capacity (stop code set, SIGTERM from its agent)."""
+        http(
+            "POST",
+            f"{self.server_url}/_emulator/interrupt",
+            {"cluster": cluster, "task": task, "stopCode": stop_code},
+        )
+
     def faults(self, rules: list[dict[str, Any]], seed: int = 0) -> None:
         http("POST", f"{self.proxy_url}/_proxy/faults", {"seed": seed, "rules": rules})
 

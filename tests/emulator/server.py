@@ -19,6 +19,10 @@ control API for tests and agents, under ``/_emulator/``:
 * ``POST /_emulator/fargate-agents``: ``{"agent": id, "present": bool}``; while any agent is
   present, Fargate tasks start at PROVISIONING and wait for it
 * ``POST /_emulator/efs``: ``{"accessPointLimit": N}`` (see efs_ext)
+* ``POST /_emulator/capacity``: ``{"FARGATE_SPOT": "reason", "EC2": "RESOURCE:MEMORY"}``:
+  RunTask on that launch type or provider answers ``failures[]`` with the reason ({} clears)
+* ``POST /_emulator/interrupt``: ``{"cluster": c, "task": arn, "stopCode": "SpotInterruption"}``:
+  AWS reclaims the task's Spot capacity (see ecs_ext.interrupt)
 * ``POST /moto-api/reset``: moto's reset, which also clears the extensions' state
 """
 
@@ -118,6 +122,24 @@ class ControlAPI:
         try:
             if path == "/_emulator/health":
                 answer: Any = {"ok": True, "moto": moto.__version__, "strict": SWITCH.enabled}
+            elif path == "/_emulator/capacity":
+                STATE.no_capacity = {str(k): str(v) for k, v in body.items()}
+                answer = STATE.no_capacity
+            elif path == "/_emulator/interrupt":
+                from moto.ecs.models import ecs_backends
+
+                from .ecs_ext import interrupt
+
+                backend = ecs_backends[body.get("account", "123456789012")][
+                    body.get("region", "us-east-1")
+                ]
+                task = interrupt(
+                    backend,
+                    str(body.get("cluster", "default")),
+                    str(body["task"]),
+                    str(body.get("stopCode", "SpotInterruption")),
+                )
+                answer = {"taskArn": task.task_arn, "lastStatus": task.last_status}
             elif path == "/_emulator/efs":
                 answer = EFS_STATE.configure(body)
             elif path == "/_emulator/managed-instances":

@@ -8,7 +8,19 @@ from typing import Any
 
 from ..launch.tags import task_tags
 
-__all__ = ["exit_code", "parse_timestamp", "stop_explanation", "tag_value", "trimmed"]
+__all__ = [
+    "SPOT_STOP_CODES",
+    "exit_code",
+    "parse_timestamp",
+    "spot_interruption",
+    "stop_explanation",
+    "tag_value",
+    "trimmed",
+]
+
+#: ECS's stopCode when AWS takes Spot capacity back: Fargate Spot (SpotInterruption), and an
+#: EC2 Spot instance draining (TerminationNotice). AWS never replaces it with on-demand.
+SPOT_STOP_CODES = frozenset({"SpotInterruption", "TerminationNotice"})
 
 #: What the spawner reads from a task description; the watcher keeps only these. A full
 #: description (overrides with the whole environment, every container field) is hundreds of
@@ -87,3 +99,15 @@ def parse_timestamp(value: Any) -> float | None:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.timestamp()
     return None
+
+
+def spot_interruption(task: Mapping[str, Any]) -> float | None:
+    """When AWS started reclaiming ``task``'s Spot capacity (seconds since the epoch: the
+    task's stoppingAt, else stoppedAt, else now), or None when that is not why it stops."""
+    if task.get("stopCode") not in SPOT_STOP_CODES:
+        return None
+    for key in ("stoppingAt", "stoppedAt"):
+        when = parse_timestamp(task.get(key))
+        if when is not None:
+            return when
+    return datetime.now(timezone.utc).timestamp()

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import AWSError
 from .gateway import ECSGateway
-from .tasks import trimmed
+from .tasks import SPOT_STOP_CODES, trimmed
 
 __all__ = ["Snapshot", "TaskWatcher"]
 
@@ -68,6 +68,7 @@ class TaskWatcher:
         self._watched: set[str] = set()
         self._tasks: dict[str, dict[str, Any]] = {}
         self._known: set[str] = set()
+        self._reclaimed: set[str] = set()  # Spot interruptions already logged
         self._refreshed_at: dict[str, float] = {}
         self._inflight: asyncio.Future[None] | None = None
         self._pending: set[str] = set()
@@ -90,6 +91,7 @@ class TaskWatcher:
         self._tasks.pop(arn, None)
         self._known.discard(arn)
         self._refreshed_at.pop(arn, None)
+        self._reclaimed.discard(arn)
 
     @property
     def watched(self) -> frozenset[str]:
@@ -167,6 +169,15 @@ class TaskWatcher:
                 self._tasks[arn] = task = trimmed(task)
                 if task.get("lastStatus") in ("RUNNING", "STOPPED"):
                     self._starting.discard(arn)
+                if task.get("stopCode") in SPOT_STOP_CODES and arn not in self._reclaimed:
+                    self._reclaimed.add(arn)
+                    log.warning(
+                        "AWS is reclaiming the Spot capacity of task %s (stopCode %s, %s): "
+                        "the server stops within two minutes",
+                        arn,
+                        task.get("stopCode"),
+                        task.get("lastStatus"),
+                    )
             self._known.add(arn)
             self._refreshed_at[arn] = started
 

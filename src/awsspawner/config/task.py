@@ -170,6 +170,25 @@ class TaskConfig(LoggingConfigurable):
         """,
     )
 
+    capacity_fallback = List(
+        Union([Unicode(), List(Dict())]),
+        default_value=[],
+        config=True,
+        help="""Where to start the server instead when ECS has no capacity for it: launch types
+        or strategies (each written as for ``launch_type``), tried in order.
+
+        Example: with ``launch_type = 'FARGATE_SPOT'``, ``capacity_fallback = ['FARGATE']``
+        starts the server on Fargate On-Demand when Fargate Spot has no capacity, and the
+        spawn page says so. Only RunTask's own "no capacity" answers count (``failures[]``
+        reasons ``RESOURCE:*``, "Capacity is unavailable at this time", Spot capacity):
+        throttling and errors are retried or reported, never a reason to fall back. Each
+        attempt is a new request (a new clientToken) shaped for its launch type (public IP,
+        placement constraints and platform version as that launch type takes them), and all
+        share one ``start_timeout``. Checked when the hub starts: every entry must work with
+        the other settings, and none may need another network configuration (Fargate tasks
+        always use awsvpc, ECS Anywhere tasks never do). May be set per profile.""",
+    )
+
     task_subnets = List(
         Unicode(),
         config=True,

@@ -125,6 +125,29 @@ class LaunchMode:
     def is_external(self) -> bool:
         return self.launch_type == "EXTERNAL"
 
+    def plain_name(self) -> str:
+        """How a user would say where the server runs ("Fargate Spot", "EC2")."""
+        names = {"FARGATE": "Fargate On-Demand", "EC2": "EC2", "EXTERNAL": "ECS Anywhere"}
+        if self.launch_type:
+            return names[self.launch_type]
+        if not self.strategy:
+            return "the cluster's default capacity providers"
+        if self.providers == {"FARGATE_SPOT"}:
+            return "Fargate Spot"
+        if self.providers == {"FARGATE"}:
+            return "Fargate On-Demand"
+        return "capacity providers " + ", ".join(sorted(self.providers))
+
+    @property
+    def network(self) -> str:
+        """The network a task launched this way can have: "awsvpc" (Fargate: always),
+        "no-awsvpc" (ECS Anywhere: never), or "any" (EC2: the revision decides)."""
+        if self.certainly_fargate:
+            return "awsvpc"
+        if self.is_external:
+            return "no-awsvpc"
+        return "any"
+
     def describe(self) -> str:
         if self.launch_type:
             return self.launch_type
@@ -240,6 +263,8 @@ class SpawnSettings:
     efs_home_permissions: str
     efs_transit_encryption: bool
     efs_iam_authorization: bool
+    #: Launch types or strategies tried, in order, when RunTask finds no capacity.
+    capacity_fallback: tuple[Any, ...]
     #: Environment variables a profile adds on top of JupyterHub's (key ``environment``).
     environment_overrides: Mapping[str, str] = field(default_factory=dict)
 
@@ -262,7 +287,13 @@ class SpawnSettings:
                     kwargs[f.name] = None
                 continue
             value = values[f.name]
-            if f.name in ("task_security_groups", "task_subnets", "notebook_args", "cmd"):
+            if f.name in (
+                "task_security_groups",
+                "task_subnets",
+                "notebook_args",
+                "cmd",
+                "capacity_fallback",
+            ):
                 value = tuple(value or ())
             elif f.name == "placement_constraints":
                 value = tuple(dict(c) if isinstance(c, Mapping) else c for c in value or ())
@@ -302,6 +333,7 @@ class SpawnSettings:
         self._check_ports()
         self._check_token_source()
         self._check_storage()
+        self._check_fallback()
         if self.notebook_scheme not in ("http", "https"):
             raise ConfigurationError(
                 "notebook_scheme", f"must be 'http' or 'https', not {self.notebook_scheme!r}"
@@ -460,6 +492,45 @@ class SpawnSettings:
         if not self.efs_file_system_id:
             return None
         return HomeTemplate.parse(self.efs_home_directory)
+
+    def _check_fallback(self) -> None:
+        for index, settings in enumerate(self.fallbacks()):
+            launch = settings.launch
+            where = f"item {index} ({launch.plain_name()})"
+            networks = {self.launch.network, launch.network}
+            if networks == {"awsvpc", "no-awsvpc"}:
+                raise ConfigurationError(
+                    "capacity_fallback",
+                    f"{where} needs another network configuration than launch_type "
+                    f"{self.launch.plain_name()} (Fargate tasks always use awsvpc, ECS "
+                    "Anywhere tasks never do); fall back within one of them",
+                )
+            try:
+                settings.check()
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    "capacity_fallback", f"{where} cannot run with these settings: {exc}"
+                ) from None
+
+    def fallbacks(self) -> list[SpawnSettings]:
+        """These settings once for each ``capacity_fallback`` entry, in order: the same spawn
+        on another launch type or strategy (no further fallback of their own)."""
+        found = []
+        for index, value in enumerate(self.capacity_fallback):
+            try:
+                launch = LaunchMode.parse(value)
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    "capacity_fallback", f"item {index}: {exc.problem}"
+                ) from None
+            # A Fargate platform version means nothing elsewhere: not carried over.
+            version = self.platform_version if launch.certainly_fargate else ""
+            found.append(
+                dataclasses.replace(
+                    self, launch=launch, capacity_fallback=(), platform_version=version
+                )
+            )
+        return found
 
     def _check_ports(self) -> None:
         for key in ("port_range_start", "port_range_end"):
