@@ -73,8 +73,9 @@ c.AWSSpawner.profile_list = [
     {
         "display_name": "Fargate Spot: cheaper, may be interrupted",
         "slug": "fargate-spot",
-        "description": "Capacity provider FARGATE_SPOT, the same task definition.",
-        "spawner_override": {"launch_type": "FARGATE_SPOT"},
+        "description": "Capacity provider FARGATE_SPOT, the same task definition; "
+        "Fargate On-Demand when Spot has no capacity.",
+        "spawner_override": {"launch_type": "FARGATE_SPOT", "capacity_fallback": ["FARGATE"]},
     },
     {
         "display_name": "EC2 container instance (bridge network)",
