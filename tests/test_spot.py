@@ -21,7 +21,10 @@ from awsspawner.errors import ConfigurationError, is_capacity_reason
 from .conftest import CLUSTER, make_spawner
 from .emulator.launcher import Emulator
 
-FARGATE_FULL = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
+FARGATE_FULL = (
+    "Capacity is unavailable at this time. Please try again later or in a different "
+    "availability zone"
+)
 
 
 def run_tasks(emulator: Emulator) -> list[dict[str, Any]]:

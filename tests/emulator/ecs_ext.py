@@ -312,9 +312,7 @@ def run_task(self: Any) -> ActionResult:
     )
     refusal = _no_capacity(params.get("launchType"), chosen)
     if refusal is not None:
-        return ActionResult(
-            {"tasks": [], "failures": [{"arn": cluster.arn, "reason": refusal}]}
-        )
+        return ActionResult({"tasks": [], "failures": [{"arn": cluster.arn, "reason": refusal}]})
     fargate = params.get("launchType") == "FARGATE" or (
         not params.get("launchType")
         and chosen
