@@ -7,7 +7,11 @@
   coroutine, or the callback's qualified name): where the loop time goes.
 
 A stall "not caused by a GC pause" is a ticker sample's lag minus the GC time inside its
-window: code (ours, botocore's, aiohttp's) that ran without yielding.
+window: code (ours, botocore's, aiohttp's) that ran without yielding, or the operating
+system running other processes instead of this one (on two cores, the emulator's server and
+proxy compete with the hub for the CPU). The ticker also records the loop thread's own CPU
+time per window (``time.thread_time``): a window whose lag is far above the CPU the loop
+used in it was spent waiting for a core, not running code.
 """
 
 from __future__ import annotations
@@ -69,17 +73,20 @@ class LagTicker:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []  # (window start, window end)
+        self.cpu: list[float] = []  # the loop thread's CPU seconds in each window
         self._task: asyncio.Task[None] | None = None
         self._began = 0.0
 
     async def _run(self) -> None:
         while True:
-            before = time.perf_counter()
+            before, cpu = time.perf_counter(), time.thread_time()
             await asyncio.sleep(TICK)
             self.samples.append((before, time.perf_counter()))
+            self.cpu.append(time.thread_time() - cpu)
 
     def start(self) -> None:
         self.samples = []
+        self.cpu = []
         self._began = time.perf_counter()
         self._task = asyncio.ensure_future(self._run())
 
@@ -105,6 +112,16 @@ class LagTicker:
             lag, at = max(without)
             result["max_without_gc_ms"] = round(max(0.0, lag) * 1000, 1)
             result["max_without_gc_at_s"] = round(at - self._began, 2)
+            index = [start for start, _ in self.samples].index(at) if self.samples else 0
+            result["max_without_gc_cpu_ms"] = round(
+                (self.cpu[index] if self.cpu else 0.0) * 1000, 1
+            )
+            # The loop's own work between two ticks: CPU it used, GC taken out.
+            busy = [
+                cpu - pauses.inside(start, end)
+                for (start, end), cpu in zip(self.samples, self.cpu, strict=False)
+            ] or [0.0]
+            result["max_busy_without_gc_ms"] = round(max(0.0, max(busy)) * 1000, 1)
         return result
 
 

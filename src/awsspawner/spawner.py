@@ -51,6 +51,7 @@ from .launch.spawn_settings import SpawnSettings
 from .launch.tags import TAG_HUB, TAG_USER, escape_tag_value, started_by_for_hub
 from .launch.task_definitions import TaskDefinitionInfo
 from .launch.token_file import FROM_S3, TokenFile, split_secrets, token_file_for
+from .loop_turns import turn
 from .profiles.options import ProfileChoice, check_user_options
 from .progress import ProgressLog
 from .running import ServerTask, Timings
@@ -284,6 +285,7 @@ class AWSSpawner(ProfileChoice):
     # ---------------------------------------------------------------------------- start
 
     async def start(self) -> str:
+        await turn()  # a login storm's spawns share each loop iteration (see loop_turns)
         profile, overrides = await self._chosen_profile()
         try:
             settings = self.spawn_settings(overrides)
@@ -338,6 +340,7 @@ class AWSSpawner(ProfileChoice):
     async def _attempt(
         self, settings: SpawnSettings, profile: str, progress: ProgressLog, avoid: set[int]
     ) -> str:
+        await turn()
         self.forget_task()
         self.task_cluster = settings.task_cluster_name
         self.task_container = settings.task_container_name

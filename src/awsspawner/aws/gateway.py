@@ -39,6 +39,7 @@ from ..errors import (
     translate_aws_error,
 )
 from ..launch.homes import HomeVolume
+from ..loop_turns import turn
 from ..launch.spawn_settings import SpawnSettings
 from ..launch.tags import task_tags
 from ..launch.task_definitions import (
@@ -146,6 +147,8 @@ class ECSGateway:
         task: str | None = None,
     ) -> dict[str, Any]:
         """Call ECS ``operation`` with ``params``; ``cluster``/``task`` label errors."""
+        # botocore serializes and signs on the loop: a burst of calls takes turns.
+        await turn()
         # Building the client may already ask AWS (assume-role credentials): same translation.
         client = await aws_call("CreateClient", self._client(), cluster=cluster, task=task)
         response: dict[str, Any] = await aws_call(

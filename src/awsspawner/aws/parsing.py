@@ -6,7 +6,8 @@ well under a millisecond, but DescribeTasks for 100 tasks is about 300 KB of JSO
 a fifth of a second. :class:`OffLoopParserFactory` parses JSON answers from
 ``OFFLOAD_BYTES`` upwards in a worker thread (the GIL is handed back to the loop every few
 milliseconds while it runs); smaller answers are parsed in place, where a thread would cost
-more than it saves. awsspawner installs it on the sessions it creates clients from.
+more than it saves, each taking its turn (:mod:`awsspawner.loop_turns`) so that a burst of
+them is spread over several loop iterations. awsspawner installs it on the sessions it creates clients from.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import asyncio
 from typing import Any
 
 from aiobotocore.parsers import AioJSONParser, AioResponseParserFactory
+
+from ..loop_turns import turn
 
 __all__ = ["OFFLOAD_BYTES", "OffLoopParserFactory", "install"]
 
@@ -30,6 +33,8 @@ class OffLoopJSONParser(_JSONParser):
     async def _do_parse(self, response: dict[str, Any], shape: Any) -> Any:
         body = response.get("body") or b""
         if shape is None or shape.event_stream_name or len(body) < OFFLOAD_BYTES:
+            # Answers of a burst (a login storm's RunTasks) arrive together: take turns.
+            await turn()
             return await super()._do_parse(response, shape)
         return await asyncio.to_thread(self._parse_in_thread, response, shape)
 
