@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -280,7 +280,8 @@ def table(results: list[dict[str, Any]]) -> str:
         (
             "loop lag in polls without GC, max (ms)",
             lambda r: (
-                f"{r['poll_lag']['max_without_gc_ms']}, at {r['poll_lag']['max_without_gc_at_s']} s "
+                f"{r['poll_lag']['max_without_gc_ms']}, "
+                f"at {r['poll_lag']['max_without_gc_at_s']} s "
                 f"(loop thread CPU in it {r['poll_lag']['max_without_gc_cpu_ms']})"
             ),
         ),

@@ -39,7 +39,6 @@ from ..errors import (
     translate_aws_error,
 )
 from ..launch.homes import HomeVolume
-from ..loop_turns import turn
 from ..launch.spawn_settings import SpawnSettings
 from ..launch.tags import task_tags
 from ..launch.task_definitions import (
@@ -48,6 +47,7 @@ from ..launch.task_definitions import (
     derived_registration,
     is_current_derivation,
 )
+from ..loop_turns import turn
 from .ratelimit import REGISTER_TASK_DEFINITION, RUN_AND_STOP_TASK, BucketLimits, TokenBucket
 
 __all__ = [
