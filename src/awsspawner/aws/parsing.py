@@ -7,7 +7,8 @@ a fifth of a second. :class:`OffLoopParserFactory` parses JSON answers from
 ``OFFLOAD_BYTES`` upwards in a worker thread (the GIL is handed back to the loop every few
 milliseconds while it runs); smaller answers are parsed in place, where a thread would cost
 more than it saves, each taking its turn (:mod:`awsspawner.loop_turns`) so that a burst of
-them is spread over several loop iterations. awsspawner installs it on the sessions it creates clients from.
+them is spread over several loop iterations. awsspawner installs it on the sessions it
+creates clients from.
 """
 
 from __future__ import annotations
