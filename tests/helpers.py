@@ -24,15 +24,10 @@ def http_status(url: str) -> int | None:
 
 
 def task_environment(arn: str) -> dict[str, str]:
-    """The environment of the process an emulator agent runs for task ``arn`` (found by its
-    working directory, the folder the agent made for the task)."""
-    task_id = arn.rsplit("/", 1)[-1]
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    """The environment of the process an emulator agent runs for task ``arn`` (found by the
+    ``EMULATOR_TASK_ID`` the agent gives it)."""
+    for pid in task_processes(arn):
         try:
-            if os.path.basename(os.readlink(f"/proc/{pid}/cwd")) != task_id:
-                continue
             with open(f"/proc/{pid}/environ", "rb") as environ:
                 raw = environ.read()
         except OSError:
@@ -40,3 +35,24 @@ def task_environment(arn: str) -> dict[str, str]:
         pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
         return {name.decode(): value.decode(errors="replace") for name, value in pairs}
     return {}
+
+
+def task_processes(arn: str) -> list[int]:
+    """Live processes of task ``arn``: those the local agent started for it and their
+    children (they carry its ``EMULATOR_TASK_ID``), zombies left out, oldest first."""
+    mark = b"EMULATOR_TASK_ID=" + arn.rsplit("/", 1)[-1].encode()
+    found = []
+    for pid in sorted(os.listdir("/proc"), key=lambda p: int(p) if p.isdigit() else 0):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if mark not in environ.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{pid}/status") as status:
+                if "\nState:\tZ" in status.read():
+                    continue
+        except OSError:
+            continue
+        found.append(int(pid))
+    return found

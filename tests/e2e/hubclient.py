@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import os
 import re
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from demo.stack import CLUSTER, HubStack
 
 from awsspawner.launch.tags import TAG_SERVER, TAG_USER, escape_tag_value
+
+from ..helpers import task_processes
+
+__all__ = ["HubClient", "task_processes", "tasks_of", "wait_no_processes", "wait_task_status"]
 
 
 class HubClient:
@@ -177,24 +179,6 @@ async def wait_task_status(
 
 
 # --------------------------------------------------------------------- this machine
-
-
-def task_processes(arn: str) -> list[int]:
-    """Live processes working in the folder the local agent made for this task."""
-    task_id = arn.rsplit("/", 1)[-1]
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if Path(os.readlink(entry / "cwd")).name != task_id:
-                continue
-            if "\nState:\tZ" in (entry / "status").read_text():
-                continue
-        except OSError:
-            continue
-        found.append(int(entry.name))
-    return found
 
 
 async def wait_no_processes(arn: str, timeout: float = 15) -> None:

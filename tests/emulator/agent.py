@@ -475,6 +475,9 @@ class Agent:
             home.mkdir(parents=True, exist_ok=True)
         if mounts:
             environment["EMULATOR_MOUNTS"] = json.dumps({k: str(v) for k, v in mounts.items()})
+        # Which task a process belongs to, for tests (its working directory may be a home
+        # shared by the user's tasks): inherited by everything the server starts.
+        environment["EMULATOR_TASK_ID"] = task_id
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         environment["HOME"] = str(home)

@@ -147,10 +147,11 @@ class ECSGateway:
         task: str | None = None,
     ) -> dict[str, Any]:
         """Call ECS ``operation`` with ``params``; ``cluster``/``task`` label errors."""
-        # botocore serializes and signs on the loop: a burst of calls takes turns.
-        await turn()
         # Building the client may already ask AWS (assume-role credentials): same translation.
         client = await aws_call("CreateClient", self._client(), cluster=cluster, task=task)
+        # botocore serializes and signs on the loop: a burst of calls takes turns. After the
+        # client: on a fresh hub every call waits for it, and all would go on at once.
+        await turn()
         response: dict[str, Any] = await aws_call(
             operation,
             getattr(client, xform_name(operation))(**params),
