@@ -350,6 +350,9 @@ class AWSSpawner(ProfileChoice):
         try:
             try:
                 taskdef = await self._task_definition(settings, gateway, progress)
+                # Every spawn of a fresh hub waits for the same first lookup, and all would
+                # build their requests in the iteration it is answered: take turns.
+                await turn()
                 self.port = self._configured_port
                 if taskdef.network_mode == "host" and not settings.use_dynamic_port:
                     self.port = self._declared_host_port(settings, taskdef)
