@@ -45,7 +45,8 @@ c.AWSSpawner.startup_poll_interval = 0.5
 
 # The menu users pick from (KubeSpawner's shape). Every entry runs on one of the demo's
 # nodes: Fargate, an EC2 container instance, and two ECS Anywhere machines. ECS Anywhere
-# cannot mount EFS: those profiles switch the home off (their files stay on the node).
+# cannot mount EFS: those profiles keep homes on the node's own disk instead (a directory per
+# profile, since each profile runs on its own machine; each user is pinned to that machine).
 c.AWSSpawner.profile_list = [
     {
         "display_name": "Fargate: 1 vCPU, 2 GiB",
@@ -98,6 +99,7 @@ c.AWSSpawner.profile_list = [
             "task_subnets": [],
             "task_security_groups": [],
             "efs_file_system_id": None,
+            "node_home_directory": "/srv/jupyterhub/gpu/{username}",
             "placement_constraints": [{"type": "memberOf", "expression": "attribute:gpu == true"}],
         },
     },
@@ -111,6 +113,7 @@ c.AWSSpawner.profile_list = [
             "task_subnets": [],
             "task_security_groups": [],
             "efs_file_system_id": None,
+            "node_home_directory": "/srv/jupyterhub/cpu/{username}",
             "use_dynamic_port": True,
             "port_range_start": 9000,
             "port_range_end": 9100,

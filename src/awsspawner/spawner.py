@@ -45,14 +45,15 @@ from .errors import (
     spawn_failure,
     user_message,
 )
-from .launch.homes import HomeVolume, home_directory
+from .home_keeping import HomeKeeping
+from .launch.homes import AnyHomeVolume, NodeHomeVolume
 from .launch.run_task import SpawnIdentity, build_run_task_request
 from .launch.spawn_settings import SpawnSettings
 from .launch.tags import TAG_HUB, TAG_USER, escape_tag_value, started_by_for_hub
 from .launch.task_definitions import TaskDefinitionInfo
 from .launch.token_file import FROM_S3, TokenFile, split_secrets, token_file_for
 from .loop_turns import turn
-from .profiles.options import ProfileChoice, check_user_options
+from .profiles.options import check_user_options
 from .progress import ProgressLog
 from .running import ServerTask, Timings
 
@@ -61,6 +62,10 @@ __all__ = ["AWSSpawner"]
 
 class _NoCapacity(Exception):
     """RunTask found no capacity, and a ``capacity_fallback`` is left to try."""
+
+
+class _HomeNodeRefused(Exception):
+    """RunTask placed no task on the node that holds the user's home."""
 
 
 def refused_before_reaching_ecs(error: AWSError) -> bool:
@@ -81,7 +86,7 @@ DEFAULT_PORT = 8888
 START_TIMEOUT_MARGIN = 1.0
 
 
-class AWSSpawner(ProfileChoice):
+class AWSSpawner(HomeKeeping):
     """Runs each user's notebook server as an Amazon ECS task.
 
     EC2, Fargate, Fargate Spot, any capacity provider strategy and ECS Anywhere (EXTERNAL).
@@ -260,7 +265,7 @@ class AWSSpawner(ProfileChoice):
             moment = "an unknown time"
         kept = (
             "Your home directory is kept; running kernels and unsaved changes were lost."
-            if self.efs_file_system_id
+            if self.efs_file_system_id or self.node_home_directory
             else "Its running kernels and files were lost."
         )
         return (
@@ -349,7 +354,9 @@ class AWSSpawner(ProfileChoice):
         reserved: set[int] = loop_shared(("reserved-ports", settings.task_cluster_name), set)
         try:
             try:
-                taskdef = await self._task_definition(settings, gateway, progress)
+                home = await self.home_volume(settings)
+                taskdef = await self._task_definition(settings, gateway, progress, home)
+                settings = self.pinned(settings, self.home_node_for(home))
                 # Every spawn of a fresh hub waits for the same first lookup, and all would
                 # build their requests in the iteration it is answered: take turns.
                 await turn()
@@ -401,17 +408,22 @@ class AWSSpawner(ProfileChoice):
             # now that RunTask is about to be sent, and commit it before (the hub may die).
             self.client_token = token
             self.commit_state()
-            return await self._launch(settings, taskdef, gateway, request, progress, build)
+            url = await self._launch(settings, taskdef, gateway, request, progress, build, home)
+            self.retire_superseded_revision(profile, taskdef, gateway)
+            return url
         finally:
             if self.task_port:
                 reserved.discard(int(self.task_port))
 
     async def _task_definition(
-        self, settings: SpawnSettings, gateway: ECSGateway, progress: ProgressLog
+        self,
+        settings: SpawnSettings,
+        gateway: ECSGateway,
+        progress: ProgressLog,
+        home: AnyHomeVolume | None,
     ) -> TaskDefinitionInfo:
-        """The revision this spawn runs; with EFS homes, the user's own (their access point
-        created, and their revision registered, at their first spawn)."""
-        home = await self._home_volume(settings)
+        """The revision this spawn runs; with a home, the user's own (registered at their
+        first spawn)."""
         if home is None:
             return await gateway.task_definition_for(settings)
 
@@ -425,31 +437,6 @@ class AWSSpawner(ProfileChoice):
             TAG_USER: escape_tag_value(self.user.name),
         }
         return await gateway.task_definition_for(settings, home, owner=owner, on_queue=queued)
-
-    async def _home_volume(self, settings: SpawnSettings) -> HomeVolume | None:
-        template = settings.home_template
-        if template is None or not settings.efs_file_system_id:
-            return None
-        user_id = getattr(self.user, "id", None)
-        home = home_directory(
-            template,
-            file_system_id=settings.efs_file_system_id,
-            uid=settings.efs_posix_uid,
-            gid=settings.efs_posix_gid,
-            permissions=settings.efs_home_permissions,
-            hub_id=settings.hub_id,
-            username=self.user.name,
-            servername=self.name or "",
-            user_id="" if user_id is None else str(user_id),
-        )
-        access_point = await self.access_points(settings.aws_region).access_point_for(home)
-        return HomeVolume(
-            file_system_id=home.file_system_id,
-            access_point_id=access_point,
-            mount_path=settings.home_mount_path,
-            transit_encryption=settings.efs_transit_encryption,
-            iam_authorization=settings.efs_iam_authorization,
-        )
 
     def _declared_host_port(self, settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> int:
         """A host-network server listens on the node itself, and ECS books the notebook
@@ -513,10 +500,11 @@ class AWSSpawner(ProfileChoice):
         request: dict[str, Any],
         progress: ProgressLog,
         build: Callable[[SpawnSettings, str], Awaitable[dict[str, Any]]],
+        home: AnyHomeVolume | None = None,
     ) -> str:
         try:
             settings, task = await self._run_task_or_fall_back(
-                settings, gateway, request, progress, build
+                settings, gateway, request, progress, build, home
             )
             self.task_arn = str(task["taskArn"])
             self.commit_state()
@@ -525,6 +513,7 @@ class AWSSpawner(ProfileChoice):
             progress.stage("submitted", launch=settings.launch.describe())
             progress.observe(task)
             task = await self._wait_until_running(gateway, progress)
+            await self.record_home_node(home, task, settings.task_cluster_name, gateway)
             # The agent read the token file before it started the container: a live
             # credential need not wait in S3 until the server stops.
             await self._delete_token_file()
@@ -544,14 +533,31 @@ class AWSSpawner(ProfileChoice):
         request: dict[str, Any],
         progress: ProgressLog,
         build: Callable[[SpawnSettings, str], Awaitable[dict[str, Any]]],
+        home: AnyHomeVolume | None = None,
     ) -> tuple[SpawnSettings, dict[str, Any]]:
         """RunTask; when ECS has no capacity for it, the same spawn on each
         ``capacity_fallback`` in turn (a new request and clientToken each). Returns the
-        settings the task was started with, and the task."""
+        settings the task was started with, and the task. A spawn pinned to the node of its
+        home that the node refuses: see :meth:`_home_node_refused`."""
         fallbacks = settings.fallbacks()
+        node = self.home_node_for(home)
         while True:
             try:
-                return settings, await self._run_task(gateway, request, bool(fallbacks))
+                return settings, await self._run_task(
+                    gateway, request, bool(fallbacks), pinned_to=node
+                )
+            except _HomeNodeRefused as exc:
+                assert isinstance(home, NodeHomeVolume)
+                await self._home_node_refused(settings, gateway, node, home, str(exc), progress)
+                settings = self.unpinned(settings, node)
+                node = ""
+                token = uuid.uuid4().hex
+                try:
+                    request = await build(settings, token)
+                except ConfigurationError as error:
+                    raise spawn_failure(str(error), "configuration") from None
+                self.client_token = token
+                self.commit_state()
             except _NoCapacity as exc:
                 following = fallbacks.pop(0)
                 message = (
@@ -569,8 +575,48 @@ class AWSSpawner(ProfileChoice):
                 self.client_token = token  # what stop() looks for the task by, as before
                 self.commit_state()
 
+    async def _home_node_refused(
+        self,
+        settings: SpawnSettings,
+        gateway: ECSGateway,
+        node: str,
+        home: NodeHomeVolume,
+        reason: str,
+        progress: ProgressLog,
+    ) -> None:
+        """The node that holds the user's home took no task. Still in the cluster (full,
+        draining, its agent offline): fail, saying so. Gone: its directory is out of reach for
+        good, so forget the pin and return (the caller starts the server elsewhere)."""
+        try:
+            instance = await gateway.find_container_instance(settings.task_cluster_name, node)
+        except AWSError as exc:
+            self.log.error("Looking for node %s failed: %s", node, exc)
+            instance = {"status": "unknown"}
+        if instance is not None:
+            status = str(instance.get("status") or "")
+            connected = instance.get("agentConnected")
+            state = f"{status.lower()}{', its agent offline' if connected is False else ''}"
+            raise spawn_failure(
+                f"Your home directory is on node {node} ({home.path}), which cannot take your "
+                f"server now (node {state}; ECS: {reason}). Try again later, or ask an "
+                "administrator to free or bring back that node.",
+                "capacity",
+                503,
+            )
+        message = (
+            f"Your home directory was on node {node}, which has left the cluster: your server "
+            "starts on another node, with that node's copy of your home directory"
+        )
+        self.log.warning("%s (%s, user %s)", message, home.path, self._log_name)
+        progress.add(8, message)
+        self.forget_home_node(home)
+
     async def _run_task(
-        self, gateway: ECSGateway, request: dict[str, Any], can_fall_back: bool = False
+        self,
+        gateway: ECSGateway,
+        request: dict[str, Any],
+        can_fall_back: bool = False,
+        pinned_to: str = "",
     ) -> dict[str, Any]:
         run = asyncio.ensure_future(gateway.run_task(request))
         self.run_task_at = time.monotonic()
@@ -589,6 +635,8 @@ class AWSSpawner(ProfileChoice):
             # ECS answered "no task" for this clientToken: with the same token it would have
             # returned the task an earlier send started, so none exists.
             self._no_task_was_started()
+            if pinned_to:
+                raise _HomeNodeRefused(exc.message) from None
             if can_fall_back and exc.for_capacity:
                 raise _NoCapacity(exc.message) from None
             raise spawn_failure(

@@ -29,9 +29,11 @@ STATE_KEYS = (
     "task_port",
     "token_file",
     "interruption",
+    "home_nodes",
+    "home_revisions",
 )
 #: Kept when a task is forgotten or the state cleared: they outlive the task.
-_OUTLIVE_THE_TASK = ("token_file", "interruption")
+_OUTLIVE_THE_TASK = ("token_file", "interruption", "home_nodes", "home_revisions")
 
 
 class TaskState(Spawner):
@@ -49,6 +51,12 @@ class TaskState(Spawner):
     #: "<stopCode> <epoch seconds>" when AWS reclaimed the Spot capacity of the last task;
     #: told to the user at their next spawn, then cleared.
     interruption = Unicode("")
+    #: JSON {node home path: instance id (i-..., mi-...)}: the node that holds each node home
+    #: this server has used (node_home_directory); later spawns are pinned to it.
+    home_nodes = Unicode("")
+    #: JSON {profile slug: ARN} of the home revision each profile last ran: a newer one for
+    #: the same profile supersedes it, and it is deregistered (see AWSSpawner).
+    home_revisions = Unicode("")
 
     #: time.monotonic() of this process's last RunTask (or of finding a lost spawn's task):
     #: right after it, DescribeTasks may not know the task yet (ECS is eventually consistent).

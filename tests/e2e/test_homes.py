@@ -1,13 +1,16 @@
 """Persistent homes with a real hub: a user's notebook survives a stop, on Fargate and on EC2,
-and no other user sees it. The notebook servers are real (jupyterhub-singleuser); the
-emulator's agents mount each task's EFS access point as a folder of one emulator-wide file
-system (tests/emulator/agent.py)."""
+and no other user sees it; on ECS Anywhere, on the node's own disk. The notebook servers are
+real (jupyterhub-singleuser); the emulator's agents mount each task's EFS access point as a
+folder of one emulator-wide file system, and a node home as a folder of that node's own
+(tests/emulator/agent.py)."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 
-from demo.stack import CLUSTER, HubStack
+from demo.stack import CLUSTER, CPU_NODE, HubStack
 
 from .hubclient import HubClient, tasks_of, wait_task_status
 from .test_hub import assert_stopped_cleanly, only_task, spawn_ready
@@ -91,3 +94,51 @@ async def test_a_notebook_survives_a_stop_and_no_other_user_sees_it(
     )
     await hub.stop(other)
     await assert_stopped_cleanly(stack, bob_task["taskArn"])
+
+
+async def test_a_node_home_on_ecs_anywhere_survives_a_stop_and_stays_on_its_node(
+    hub: HubClient, stack: HubStack
+) -> None:
+    user, other = "node-carol", "node-dan"
+    node, address, _ = CPU_NODE
+    await spawn_ready(hub, user, profile="cpu-server")
+    token = await hub.user_token(user)
+    status, saved = await hub.contents(user, "analysis.ipynb", token, "PUT", NOTEBOOK)
+    assert status == 201, saved
+    first = await only_task(stack, user)
+    # The directory is on the node's own disk, created by Docker's part (the agent) and given
+    # to the notebook user by the revision's helper container before the server started.
+    home = stack.emulator.node_root(node) / "srv" / "jupyterhub" / "cpu" / user
+    assert (home / "analysis.ipynb").is_file()
+    if os.geteuid() == 0:  # only root can give a directory away; CI runs as root
+        info = home.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1000, 100, 0o750)
+    await hub.stop(user)
+    await assert_stopped_cleanly(stack, first["taskArn"])
+
+    await spawn_ready(hub, user, profile="cpu-server")
+    status, loaded = await hub.contents(user, "analysis.ipynb", token)
+    assert status == 200, loaded
+    assert loaded["content"]["cells"][0]["source"] == "# Results of a long day's work"
+    # The second RunTask was pinned to the node that holds the home.
+    pinned = [json.loads(body) for body in stack.emulator.request_bodies("ecs:RunTask")]
+    mine = [b for b in pinned if any(t["value"] == user for t in b.get("tags", []))]
+    assert {"type": "memberOf", "expression": f"ec2InstanceId == {node}"} not in (
+        mine[0].get("placementConstraints") or []
+    )
+    assert {"type": "memberOf", "expression": f"ec2InstanceId == {node}"} in (
+        mine[-1]["placementConstraints"]
+    )
+    await hub.stop(user)
+
+    # Another user on the same node: a directory of their own, where carol's file is not.
+    await spawn_ready(hub, other, profile="cpu-server")
+    other_token = await hub.user_token(other)
+    status, listing = await hub.contents(other, "", other_token)
+    assert status == 200, listing
+    assert "analysis.ipynb" not in [item["name"] for item in listing["content"]]
+    status, _ = await hub.contents(other, "analysis.ipynb", other_token)
+    assert status == 404
+    other_task = await only_task(stack, other)
+    await hub.stop(other)
+    await assert_stopped_cleanly(stack, other_task["taskArn"])

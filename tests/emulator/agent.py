@@ -11,11 +11,13 @@ serves the cluster's Fargate tasks. Then, like the real agent, it reports each t
 progress through SubmitTaskStateChange / SubmitContainerStateChange: PENDING with
 pullStartedAt, the pull, RUNNING with networkBindings, STOPPED with the exit code.
 
-What a task runs: the first container of its task definition (the container moto tracks),
+What a task runs: its essential container (the first one not marked ``essential: false``),
 with ``entryPoint`` + ``command`` (the override's command wins) and the definition's
 environment merged with the override's, on top of a base environment an image would provide
 (PATH of this Python environment, HOME in a fresh per-task folder, LANG). The image itself is
-not run: it only selects knobs (``--fail-image``).
+not run: it only selects knobs (``--fail-image``). The containers it ``dependsOn`` with
+condition SUCCESS or COMPLETE run first, each to its end, with their own mounts, environment
+and working directory; one that fails a SUCCESS condition stops the task (our text).
 
 Ports, playing Docker's part. A task's process sees ``0.0.0.0`` rewritten, in its arguments and
 environment, to the address its network mode gives it:
@@ -37,7 +39,11 @@ directory is created with the access point's ``CreationInfo`` mode (and owner, w
 process may chown). A mount at the image's home (``/home/jovyan``, the Jupyter Docker Stacks'
 ``jovyan``) or at the container's ``workingDirectory`` becomes the process's ``HOME`` and working
 directory, as the real mount would be the server's home; ``EMULATOR_MOUNTS`` (JSON,
-containerPath -> folder) tells a test where every mount went. A volume that cannot be mounted
+containerPath -> folder) tells a test where every mount went. ``host`` volumes (bind mounts of a
+node directory) map ``sourcePath`` under the node's own folder (``--node-root``, one per agent:
+nodes never see each other's directories); as Docker does, a missing source directory is
+created, owned by this process's user (root, as the Docker daemon, where the agent runs as
+root). A volume that cannot be mounted
 (no such access point, another file system's access point) stops the task with a
 ResourceInitializationError (the texts are ours, not ECS's verbatim). Files are not isolated by
 POSIX user: the uid is enforced only where this process runs as root.
@@ -362,11 +368,17 @@ class Agent:
     async def _mounts(
         self, definition: dict[str, Any], container: dict[str, Any]
     ) -> dict[str, Path]:
-        """containerPath -> the local folder each EFS mount point of ``container`` maps to."""
+        """containerPath -> the local folder each EFS or host mount point of ``container``
+        maps to."""
         volumes = {v.get("name"): v for v in definition.get("volumes") or []}
         found: dict[str, Path] = {}
         for mount in container.get("mountPoints") or []:
-            efs = (volumes.get(mount.get("sourceVolume")) or {}).get("efsVolumeConfiguration")
+            volume = volumes.get(mount.get("sourceVolume")) or {}
+            source = (volume.get("host") or {}).get("sourcePath")
+            if source:
+                found[str(mount["containerPath"])] = self._host_folder(str(source))
+                continue
+            efs = volume.get("efsVolumeConfiguration")
             if not efs:
                 continue
             file_system = str(efs["fileSystemId"])
@@ -396,6 +408,44 @@ class Agent:
             found[str(mount["containerPath"])] = folder
         return found
 
+    def _host_folder(self, source: str) -> Path:
+        folder = Path(self.args.node_root, *Path(source).parts[1:])
+        folder.mkdir(parents=True, exist_ok=True)  # Docker creates a missing bind source
+        return folder
+
+    async def _run_dependencies(
+        self, definition: dict[str, Any], container: dict[str, Any], running: RunningTask
+    ) -> str:
+        """Run the containers ``container`` depends on, in order, each to its end; the reason
+        to stop the task when one fails its condition, else ""."""
+        containers = {c.get("name"): c for c in definition.get("containerDefinitions") or []}
+        for needed in container.get("dependsOn") or []:
+            helper = containers.get(needed.get("containerName"))
+            condition = needed.get("condition", "START")
+            if helper is None or condition not in ("SUCCESS", "COMPLETE"):
+                continue
+            command = list(helper.get("entryPoint") or []) + list(helper.get("command") or [])
+            mounts = await self._mounts(definition, helper)
+            cwd = mounts.get(helper.get("workingDirectory") or "") or self.workdir
+            environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+            environment.update({e["name"]: e["value"] for e in helper.get("environment") or []})
+            process = await asyncio.create_subprocess_exec(
+                *command, env=environment, cwd=cwd, start_new_session=True
+            )
+            exited = asyncio.ensure_future(process.wait())
+            stop = asyncio.ensure_future(running.stop_requested.wait())
+            await asyncio.wait({exited, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            code = exited.result() if exited.done() else await self._terminate(process)
+            if running.stop_requested.is_set():
+                return "Task stopped while a dependency ran"
+            if code != 0 and condition == "SUCCESS":
+                return (
+                    f"CannotStartContainerError: container {helper['name']} exited with code "
+                    f"{code}; container {container['name']} needs its SUCCESS (emulator text)"
+                )
+        return ""
+
     async def _run(self, task: dict[str, Any], running: RunningTask) -> None:
         arn = task["taskArn"]
         try:
@@ -408,7 +458,9 @@ class Agent:
     async def _run_inner(self, task: dict[str, Any], running: RunningTask) -> None:
         arn = task["taskArn"]
         definition = await self._taskdef(task["taskDefinitionArn"])
-        container = definition["containerDefinitions"][0]
+        container = next(
+            c for c in definition["containerDefinitions"] if c.get("essential", True) is not False
+        )
         name = container["name"]
         image = container.get("image", "")
         await self._report_task(arn, "PENDING", pullStartedAt=time.time())
@@ -462,6 +514,9 @@ class Agent:
             environment[item["name"]] = item["value"]
         try:
             mounts = await self._mounts(definition, container)
+            failed = await self._run_dependencies(definition, container, running)
+            if failed:
+                raise VolumeError(failed)
         except VolumeError as exc:
             await self._report_container(arn, name, "STOPPED", reason=str(exc))
             await self._report_task(arn, "STOPPED", reason=str(exc), pullStoppedAt=time.time())
@@ -597,10 +652,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--efs-root", default="", help="the emulator-wide folder EFS volumes map to"
     )
+    parser.add_argument(
+        "--node-root", default="", help="this node's own disk, where host volumes map"
+    )
     parser.add_argument("--ready-file", default="")
     args = parser.parse_args(argv)
     if not args.efs_root:
         args.efs_root = tempfile.mkdtemp(prefix="efs-")
+    if not args.node_root:
+        args.node_root = tempfile.mkdtemp(prefix="node-")
     if not args.fargate and not args.instance_id:
         parser.error("--instance-id is required unless --fargate")
     return args

@@ -37,7 +37,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
 
-from .placement import ExpressionError, matches
+from .placement import INSTANCE_ID, ExpressionError, matches
 
 __all__ = ["STATE", "install"]
 
@@ -191,6 +191,7 @@ def _place(
     reasons: list[tuple[str, str]] = []
     for instance in sorted(instances, key=lambda i: i.registered_at):
         attributes = {k: str(v) for k, v in instance.attributes.items()}
+        attributes[INSTANCE_ID] = str(instance.ec2_instance_id)
         unmet = None
         for constraint in constraints:
             if constraint.get("type") == "memberOf":

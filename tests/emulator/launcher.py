@@ -215,6 +215,7 @@ class Emulator:
         self.stop_agents()
         http("POST", f"{self.server_url}/moto-api/reset")
         shutil.rmtree(self.efs_root, ignore_errors=True)  # the file system's files went too
+        shutil.rmtree(self.workdir / "nodes", ignore_errors=True)  # and the nodes' disks
         frozen = {
             "model_name": "ecs::task",
             "transition": {"progression": "manual", "times": 10**9},
@@ -229,6 +230,11 @@ class Emulator:
         """The folder every agent maps EFS volumes into: one file system, seen from every
         node (``<efs_root>/<file system id>/<access point path>``)."""
         return self.workdir / "efs"
+
+    def node_root(self, instance_id: str) -> Path:
+        """The disk of node ``instance_id``, where its agent maps host volumes (a node
+        started again with the same instance id finds its files)."""
+        return self.workdir / "nodes" / instance_id
 
     def efs_file_system(self, subnets: list[str] | None = None) -> str:
         """A new EFS file system (with a mount target in each of ``subnets``)."""
@@ -325,7 +331,7 @@ class Emulator:
         if fargate:
             args.append("--fargate")
         else:
-            args += ["--instance-id", instance_id]
+            args += ["--instance-id", instance_id, "--node-root", str(self.node_root(instance_id))]
         for attribute, value in (attributes or {}).items():
             args += ["--attribute", f"{attribute}={value}"]
         args += options or []

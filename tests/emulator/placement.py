@@ -1,6 +1,7 @@
 """ECS's cluster query language, the part placement constraints use, for the emulator.
 
-Supported: ``attribute:NAME OP VALUE`` with OP one of ``==``, ``!=``, ``=~`` (regular
+Supported: ``attribute:NAME OP VALUE`` (or ``ec2InstanceId OP VALUE``, the node's instance id,
+``i-...`` or ``mi-...``) with OP one of ``==``, ``!=``, ``=~`` (regular
 expression, ECS's ``t3.*`` style), ``!~``, ``in [a, b]``, ``not_in [a, b]``, and ``exists`` /
 ``not_exists``; several joined with ``and`` / ``or`` (``and`` binds tighter, no parentheses).
 """
@@ -10,10 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["ExpressionError", "matches"]
+__all__ = ["INSTANCE_ID", "ExpressionError", "matches"]
+
+#: The key under which ``matches`` finds the node's instance id among its attributes (no
+#: attribute can have this name: ECS refuses NUL in names).
+INSTANCE_ID = "\0ec2InstanceId"
 
 _TERM = re.compile(
-    r"^\s*attribute:(?P<name>[A-Za-z0-9_.\-]+)\s*"
+    r"^\s*(?:attribute:(?P<name>[A-Za-z0-9_.\-]+)|(?P<field>ec2InstanceId))\s*"
     r"(?:(?P<op>==|!=|=~|!~)\s*(?P<value>\S.*?)"
     r"|(?P<setop>in|not_in)\s*\[(?P<items>[^\]]*)\]"
     r"|(?P<exists>exists|not_exists))\s*$"
@@ -35,7 +40,7 @@ def _term(text: str, attributes: Mapping[str, str]) -> bool:
     found = _TERM.match(text)
     if not found:
         raise ExpressionError(f"cannot parse {text.strip()!r}")
-    actual = attributes.get(found["name"])
+    actual = attributes.get(found["name"] or INSTANCE_ID)
     if found["exists"]:
         return (actual is not None) == (found["exists"] == "exists")
     if found["setop"]:

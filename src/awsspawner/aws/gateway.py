@@ -38,7 +38,7 @@ from ..errors import (
     aws_call,
     translate_aws_error,
 )
-from ..launch.homes import HomeVolume
+from ..launch.homes import AnyHomeVolume
 from ..launch.spawn_settings import SpawnSettings
 from ..launch.tags import task_tags
 from ..launch.task_definitions import (
@@ -278,12 +278,45 @@ class ECSGateway:
             for ci in answer.get("containerInstances") or []
         }
 
+    async def find_container_instance(
+        self, cluster: str, instance_id: str
+    ) -> dict[str, Any] | None:
+        """The container instance of ``cluster`` on the node ``instance_id`` (i-... or mi-...),
+        or None when no such node is registered: for a failed spawn only (it may list and
+        describe every instance when ECS ignores the filter)."""
+        arns: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "cluster": cluster,
+                "filter": f"ec2InstanceId == {instance_id}",
+                "maxResults": 100,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            page = await self._call("ListContainerInstances", kwargs, cluster=cluster)
+            arns.extend(page.get("containerInstanceArns") or [])
+            token = page.get("nextToken")
+            if not token:
+                break
+        if not arns:
+            return None
+        found = await self.describe_container_instances(cluster, arns)
+        return next((ci for ci in found.values() if ci.get("ec2InstanceId") == instance_id), None)
+
     # --------------------------------------------------------------------- task definitions
+
+    async def deregister_task_definition(self, arn: str) -> None:
+        """Deregister one revision (running tasks keep running; new ones cannot use it)."""
+        await self._call("DeregisterTaskDefinition", {"taskDefinition": arn})
+        for key, cached in list(self._revisions.items()):
+            if cached.info.arn == arn:
+                del self._revisions[key]
 
     async def task_definition_for(
         self,
         settings: SpawnSettings,
-        home: HomeVolume | None = None,
+        home: AnyHomeVolume | None = None,
         *,
         owner: Mapping[str, str] | None = None,
         on_queue: Callable[[int, float], None] | None = None,
@@ -356,7 +389,7 @@ class ECSGateway:
     async def _resolve_revision(
         self,
         settings: SpawnSettings,
-        home: HomeVolume | None,
+        home: AnyHomeVolume | None,
         owner: Mapping[str, str],
         on_queue: Callable[[int, float], None] | None,
     ) -> TaskDefinitionInfo:
@@ -394,7 +427,7 @@ class ECSGateway:
             "Registered task definition %s for image %s%s (derived from %s)",
             answer["taskDefinition"]["taskDefinitionArn"],
             image,
-            " with an EFS home" if home is not None else "",
+            " with a home" if home is not None else "",
             base.arn,
         )
         return TaskDefinitionInfo.from_description(answer["taskDefinition"], answer.get("tags"))

@@ -61,6 +61,26 @@ class StorageConfig(LoggingConfigurable):
         old directories stay on the file system).""",
     )
 
+    node_home_directory = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""A directory on each node's own disk that becomes a user's home, for ECS
+        Anywhere and EC2 nodes without EFS: a template like ``efs_home_directory``
+        (``/srv/jupyterhub/{username}``; ``{username}`` required, ``{servername}`` and
+        ``{hub_id}`` allowed, names escaped the same way). None (the default): no node homes.
+
+        The directory is bind-mounted at ``home_mount_path`` through the user's own task
+        definition revision. A node's directory exists on that node only, so each server is
+        pinned to the node of its first spawn (a placement constraint on the node's instance
+        id); if that node leaves the cluster, the next spawn starts on another node, with
+        that node's directory. Docker creates a missing directory owned by root: the revision
+        runs a small container as root first (the notebook image, ``sh``, ``stat``, ``chown``)
+        that gives a new home to ``efs_posix_uid``:``efs_posix_gid`` with mode
+        ``efs_home_permissions``. Cannot be combined with ``efs_file_system_id``, nor used
+        on Fargate (no host directories there); back the directory up yourself.""",
+    )
+
     efs_posix_uid = Integer(
         1000,
         min=0,
@@ -68,7 +88,8 @@ class StorageConfig(LoggingConfigurable):
         config=True,
         help="""The POSIX user id every file operation through a home's access point runs
         as, whatever user the container runs as; also the home directory's owner when EFS
-        creates it at first use. 1000 is ``jovyan`` in the Jupyter Docker Stacks.""",
+        creates it at first use (and a node home's owner, ``node_home_directory``). 1000 is
+        ``jovyan`` in the Jupyter Docker Stacks.""",
     )
 
     efs_posix_gid = Integer(
@@ -76,16 +97,17 @@ class StorageConfig(LoggingConfigurable):
         min=0,
         max=4294967295,
         config=True,
-        help="""The POSIX group id of a home's access point and of its directory (100 is
-        ``users`` in the Jupyter Docker Stacks).""",
+        help="""The POSIX group id of a home's access point and of its directory, on EFS or
+        on a node (100 is ``users`` in the Jupyter Docker Stacks).""",
     )
 
     efs_home_permissions = Unicode(
         "0750",
         config=True,
-        help="""The mode EFS gives a home directory when it creates it at first use (octal,
-        3 or 4 digits). Changing it, or the uid or gid, later makes new access points for
-        the same directories; the directories keep their mode.""",
+        help="""The mode a home directory gets when it is created at first use, on EFS or on
+        a node (octal, 3 or 4 digits). Changing it, or the uid or gid, later makes new
+        access points (and revisions) for the same directories; the directories keep their
+        mode.""",
     )
 
     efs_transit_encryption = Bool(
@@ -107,6 +129,12 @@ class StorageConfig(LoggingConfigurable):
     @validate("efs_home_directory")
     def _check_home_directory(self, proposal: dict[str, str]) -> str:
         HomeTemplate.parse(proposal["value"])
+        return proposal["value"]
+
+    @validate("node_home_directory")
+    def _check_node_home_directory(self, proposal: dict[str, str | None]) -> str | None:
+        if proposal["value"] is not None:
+            HomeTemplate.parse_node(proposal["value"])
         return proposal["value"]
 
     @validate("efs_home_permissions")

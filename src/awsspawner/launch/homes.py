@@ -1,4 +1,4 @@
-"""Pure: where a user's persistent home lives on EFS, and the access point that exposes it.
+"""Pure: where a user's persistent home lives, on EFS or on a node, and how a task mounts it.
 
 A home is a directory on the file system (``efs_home_directory``, by default
 ``/jupyterhub/{hub_id}/{username}``) that an EFS access point exposes as its root, as one
@@ -37,9 +37,11 @@ __all__ = [
     "GENERATION",
     "HOME_VOLUME_NAME",
     "MAX_PATH",
+    "AnyHomeVolume",
     "HomeDirectory",
     "HomeTemplate",
     "HomeVolume",
+    "NodeHomeVolume",
     "escape_path_component",
     "home_directory",
 ]
@@ -68,6 +70,17 @@ GENERATION = 1
 
 #: The name of the volume awsspawner adds to a user's revision.
 HOME_VOLUME_NAME = "awsspawner-home"
+
+#: A node home's path: Linux allows 4096; a few levels of short names are plenty.
+NODE_MAX_PATH = 1024
+NODE_MAX_COMPONENTS = 16
+#: ``:`` separates a Docker bind's source from its target; the rest as for EFS.
+_NODE_FORBIDDEN = _EFS_FORBIDDEN | {":", "\0", "\\"}
+
+#: The container of a node home's revision that gives a new home to its owner.
+HOME_OWNER_CONTAINER = "awsspawner-home-owner"
+#: Where that container sees the home (it works on its working directory: see NodeHomeVolume).
+HOME_OWNER_MOUNT = "/awsspawner-home"
 
 _PLACEHOLDERS = ("hub_id", "username", "servername")
 
@@ -104,9 +117,34 @@ class HomeTemplate:
     components: tuple[tuple[str, bool], ...]  # (text, is_placeholder)
     share: int
 
+    #: The longest path this template may render to.
+    max_path: int = MAX_PATH
+
     @classmethod
     def parse(cls, template: str, key: str = "efs_home_directory") -> HomeTemplate:
         """Check ``template`` as EFS and our isolation need it; ConfigurationError if not."""
+        return cls._parse(template, key, MAX_PATH, MAX_COMPONENTS, _EFS_FORBIDDEN, "EFS")
+
+    @classmethod
+    def parse_node(cls, template: str, key: str = "node_home_directory") -> HomeTemplate:
+        """Check a node home template (a directory on each node's disk)."""
+        return cls._parse(template, key, NODE_MAX_PATH, NODE_MAX_COMPONENTS, _NODE_FORBIDDEN, "")
+
+    @classmethod
+    def _parse(
+        cls,
+        template: str,
+        key: str,
+        max_path: int,
+        max_components: int,
+        forbidden: set[str],
+        service: str,
+    ) -> HomeTemplate:
+        limit = (
+            f"an EFS access point path has at most {max_components}"
+            if service
+            else (f"awsspawner allows at most {max_components}")
+        )
         if not template.startswith("/") or template.endswith("/") or "//" in template:
             raise ConfigurationError(
                 key,
@@ -114,11 +152,9 @@ class HomeTemplate:
                 " (starting with '/', no empty or trailing components)",
             )
         parts = template[1:].split("/")
-        if len(parts) > MAX_COMPONENTS:
+        if len(parts) > max_components:
             raise ConfigurationError(
-                key,
-                f"{template!r} has {len(parts)} directory levels; an EFS access point path "
-                f"has at most {MAX_COMPONENTS}",
+                key, f"{template!r} has {len(parts)} directory levels; {limit}"
             )
         components: list[tuple[str, bool]] = []
         for part in parts:
@@ -138,11 +174,13 @@ class HomeTemplate:
                     )
                 components.append((fields[0], True))
                 continue
-            if part.startswith(".") or set(part) & _EFS_FORBIDDEN or "}" in part:
+            if part.startswith(".") or set(part) & forbidden or "}" in part:
+                shown = "".join(sorted(c for c in forbidden if c.isprintable())) + "{}"
+                who = service or "a node"
                 raise ConfigurationError(
                     key,
-                    f"in {template!r}, {part!r} is not a directory name EFS accepts (none may "
-                    "start with '.' or hold any of $#<>;`|&?{}^*)",
+                    f"in {template!r}, {part!r} is not a directory name {who} accepts (none "
+                    f"may start with '.' or hold any of {shown})",
                 )
             components.append((part, False))
         names = [text for text, placeholder in components if placeholder]
@@ -154,14 +192,16 @@ class HomeTemplate:
         if len(names) != len(set(names)):
             raise ConfigurationError(key, f"{template!r} uses a placeholder twice")
         fixed = sum(1 + (0 if placeholder else len(text)) for text, placeholder in components)
-        share = (MAX_PATH - fixed) // len(names)
+        share = (max_path - fixed) // len(names)
+        if not service:
+            share = min(share, 255)  # a directory name's limit on Linux file systems
         if share < MIN_SHARE:
             raise ConfigurationError(
                 key,
-                f"{template!r} leaves {share} characters per name within EFS's {MAX_PATH} "
+                f"{template!r} leaves {share} characters per name within the {max_path} "
                 f"character path; shorten its fixed parts (each name needs {MIN_SHARE})",
             )
-        return cls(template=template, components=tuple(components), share=share)
+        return cls(template=template, components=tuple(components), share=share, max_path=max_path)
 
     def render(self, *, hub_id: str, username: str, servername: str) -> str:
         values = {
@@ -179,9 +219,10 @@ class HomeTemplate:
             else:
                 out.append(_fit(values[text], self.share))
         path = "/" + "/".join(out)
-        # The template checks make this impossible; a wrong path must never reach EFS.
-        if len(path) > MAX_PATH or not _EFS_PATH.match(path):
-            raise AssertionError(f"home path {path!r} breaks EFS's rules")
+        # The template checks make this impossible; a wrong path must never reach AWS.
+        efs = self.max_path == MAX_PATH
+        if len(path) > self.max_path or (efs and not _EFS_PATH.match(path)) or "/." in path:
+            raise AssertionError(f"home path {path!r} breaks the rules of its storage")
         return path
 
 
@@ -306,3 +347,84 @@ class HomeVolume:
             "containerPath": self.mount_path,
             "readOnly": False,
         }
+
+    def helper_containers(
+        self, notebook: Mapping[str, Any], *, task_memory: bool
+    ) -> list[dict[str, Any]]:
+        """Containers the revision runs before the notebook's: none (EFS creates the home
+        with its owner, from the access point's CreationInfo)."""
+        return []
+
+    def depends_on(self) -> dict[str, str] | None:
+        return None
+
+
+#: Gives a node home to its owner when Docker has just created it (owned by root), and never
+#: touches a home that exists: one ``stat`` on every later start. It works on ``.``, the
+#: container's working directory (the home), so it needs no path of its own.
+_CHOWN_NEW_HOME = 'if [ "$(stat -c %u .)" = 0 ]; then chown {uid}:{gid} . && chmod {mode} .; fi'
+
+
+@dataclass(frozen=True)
+class NodeHomeVolume:
+    """A home on the node's own disk: a ``host`` volume, owned as configured.
+
+    A node's directory exists on that node only: the spawner pins each user to the node
+    that holds their home (see ``AWSSpawner.home_node``)."""
+
+    path: str
+    mount_path: str
+    uid: int
+    gid: int
+    permissions: str
+
+    @property
+    def key(self) -> str:
+        """The part of a derived revision's identity that this volume decides."""
+        fields = ("host", self.path, self.mount_path, self.uid, self.gid, self.permissions)
+        return "\0".join(map(str, fields))
+
+    def volume(self) -> dict[str, Any]:
+        return {"name": HOME_VOLUME_NAME, "host": {"sourcePath": self.path}}
+
+    def mount_point(self) -> dict[str, Any]:
+        return {
+            "sourceVolume": HOME_VOLUME_NAME,
+            "containerPath": self.mount_path,
+            "readOnly": False,
+        }
+
+    def helper_containers(
+        self, notebook: Mapping[str, Any], *, task_memory: bool
+    ) -> list[dict[str, Any]]:
+        """The owner-fixing container, run before ``notebook`` (which waits for its success)."""
+        helper: dict[str, Any] = {
+            "name": HOME_OWNER_CONTAINER,
+            "image": notebook.get("image", ""),
+            "essential": False,
+            "user": "0",
+            # Not the image's entry point: it may start a notebook server or need a TTY.
+            "entryPoint": ["sh", "-c"],
+            "command": [_CHOWN_NEW_HOME.format(uid=self.uid, gid=self.gid, mode=self.permissions)],
+            "workingDirectory": HOME_OWNER_MOUNT,
+            "mountPoints": [
+                {
+                    "sourceVolume": HOME_VOLUME_NAME,
+                    "containerPath": HOME_OWNER_MOUNT,
+                    "readOnly": False,
+                }
+            ],
+        }
+        if not task_memory:
+            # Without a task-level memory, ECS on EC2 requires one for each container.
+            helper["memoryReservation"] = 32
+        if notebook.get("logConfiguration"):
+            helper["logConfiguration"] = notebook["logConfiguration"]
+        return [helper]
+
+    def depends_on(self) -> dict[str, str]:
+        return {"containerName": HOME_OWNER_CONTAINER, "condition": "SUCCESS"}
+
+
+#: Either kind of home a user's revision mounts.
+AnyHomeVolume = HomeVolume | NodeHomeVolume

@@ -33,7 +33,7 @@ PLACEMENT_CONSTRAINT_TYPES = ("memberOf", "distinctInstance")
 MAX_PLACEMENT_CONSTRAINTS = 10
 MAX_STRATEGY_ITEMS = 20
 #: Settings whose "off" is None: a profile's None turns them off instead of deleting them.
-_NONE_MEANS_OFF = frozenset({"efs_file_system_id"})
+_NONE_MEANS_OFF = frozenset({"efs_file_system_id", "node_home_directory"})
 _FILE_SYSTEM_ID = re.compile(
     r"^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}"
     r"|fs-[0-9a-f]{8,40})$"
@@ -258,6 +258,7 @@ class SpawnSettings:
     efs_file_system_id: str | None
     home_mount_path: str
     efs_home_directory: str
+    node_home_directory: str | None
     efs_posix_uid: int
     efs_posix_gid: int
     efs_home_permissions: str
@@ -453,8 +454,16 @@ class SpawnSettings:
             )
 
     def _check_storage(self) -> None:
+        if self.node_home_directory:
+            self._check_node_homes()
         if not self.efs_file_system_id:
             return
+        if self.node_home_directory:
+            raise ConfigurationError(
+                "node_home_directory",
+                "and c.AWSSpawner.efs_file_system_id are both set: a home is on EFS or on the "
+                "node, not both; set one of them to None (in a profile, for that profile)",
+            )
         if not _FILE_SYSTEM_ID.match(self.efs_file_system_id):
             raise ConfigurationError(
                 "efs_file_system_id",
@@ -479,12 +488,34 @@ class SpawnSettings:
                 "must be True while c.AWSSpawner.efs_iam_authorization is True (ECS mounts "
                 "with IAM authorization only over TLS)",
             )
+        self._check_mount_path()
+        HomeTemplate.parse(self.efs_home_directory)
+
+    def _check_node_homes(self) -> None:
+        launch = self.launch
+        if launch.launch_type == "FARGATE" or launch.providers & FARGATE_PROVIDERS:
+            raise ConfigurationError(
+                "node_home_directory",
+                f"{launch.plain_name()} has no node disk to keep homes on; set "
+                "node_home_directory to None for this launch type (in its profile), or use "
+                "c.AWSSpawner.efs_file_system_id",
+            )
+        self._check_mount_path()
+        HomeTemplate.parse_node(self.node_home_directory or "")
+
+    def _check_mount_path(self) -> None:
         path = self.home_mount_path
         if not path.startswith("/") or path.rstrip("/") == "" or "\0" in path:
             raise ConfigurationError(
                 "home_mount_path", f"must be an absolute path other than '/', not {path!r}"
             )
-        HomeTemplate.parse(self.efs_home_directory)
+
+    @property
+    def node_home_template(self) -> HomeTemplate | None:
+        """The checked node home template, or None without node homes."""
+        if not self.node_home_directory:
+            return None
+        return HomeTemplate.parse_node(self.node_home_directory)
 
     @property
     def home_template(self) -> HomeTemplate | None:

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError
-from .homes import HOME_VOLUME_NAME, HomeVolume
+from .homes import HOME_VOLUME_NAME, AnyHomeVolume
 from .tags import (
     MAX_TAGS,
     TAG_BASE,
@@ -44,7 +45,15 @@ __all__ = [
     "derived_family_name",
     "derived_registration",
     "is_current_derivation",
+    "is_home_family",
 ]
+
+_HOME_FAMILY = re.compile(r"-home-[0-9a-f]{12}$")
+
+
+def is_home_family(family: str) -> bool:
+    """Is ``family`` one awsspawner derives for one user's home (``<family>-home-<hash>``)?"""
+    return bool(_HOME_FAMILY.search(family))
 
 
 #: The keys of DescribeTaskDefinition's answer that RegisterTaskDefinition accepts. Everything
@@ -130,7 +139,7 @@ class TaskDefinitionInfo:
 
 
 def _derivation_digest(
-    family: str, container: str, image: str, home: HomeVolume | None = None
+    family: str, container: str, image: str, home: AnyHomeVolume | None = None
 ) -> str:
     # Without a home: the digest earlier releases computed, so their derived families are
     # found again after an upgrade.
@@ -141,7 +150,7 @@ def _derivation_digest(
 
 
 def derived_family_name(
-    family: str, container: str, image: str, home: HomeVolume | None = None
+    family: str, container: str, image: str, home: AnyHomeVolume | None = None
 ) -> str:
     """The family that holds revisions of ``family`` whose ``container`` runs ``image`` (and
     mounts ``home``)."""
@@ -156,7 +165,7 @@ def derived_registration(
     *,
     container: str,
     image: str,
-    home: HomeVolume | None = None,
+    home: AnyHomeVolume | None = None,
     owner: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """RegisterTaskDefinition kwargs: ``base`` with ``container``'s image replaced and, with a
@@ -169,11 +178,25 @@ def derived_registration(
     kwargs = {key: copy.deepcopy(base[key]) for key in REGISTER_FIELDS if key in base}
     family = str(base["family"])
     kwargs["family"] = derived_family_name(family, container, image, home)
+    helpers: list[dict[str, Any]] = []
     for definition in kwargs.get("containerDefinitions", []):
         if definition.get("name") == container:
             definition["image"] = image
             if home is not None:
                 _mount_home(definition, home)
+                helpers = home.helper_containers(definition, task_memory=bool(base.get("memory")))
+                needed = home.depends_on()
+                if needed is not None:
+                    definition.setdefault("dependsOn", []).append(needed)
+    names = {str(d.get("name")) for d in kwargs.get("containerDefinitions", [])}
+    for helper in helpers:
+        if helper["name"] in names:
+            raise ConfigurationError(
+                "task_definition_family",
+                f"{base.get('taskDefinitionArn')} already has a container named "
+                f"{helper['name']!r}, the name awsspawner gives its home helper; rename it",
+            )
+        kwargs["containerDefinitions"].append(helper)
     if home is not None:
         volumes = kwargs.setdefault("volumes", [])
         if any(v.get("name") == HOME_VOLUME_NAME for v in volumes):
@@ -201,7 +224,7 @@ def derived_registration(
     return kwargs
 
 
-def _mount_home(definition: dict[str, Any], home: HomeVolume) -> None:
+def _mount_home(definition: dict[str, Any], home: AnyHomeVolume) -> None:
     mounts = definition.setdefault("mountPoints", [])
     taken = [m for m in mounts if m.get("containerPath") == home.mount_path]
     if taken:
@@ -220,7 +243,7 @@ def is_current_derivation(
     *,
     container: str,
     image: str,
-    home: HomeVolume | None = None,
+    home: AnyHomeVolume | None = None,
 ) -> bool:
     """True when ``derived`` was made from exactly ``base`` for ``container`` running ``image``
     (with ``home`` mounted)."""
