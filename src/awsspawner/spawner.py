@@ -423,20 +423,30 @@ class AWSSpawner(HomeKeeping):
         home: AnyHomeVolume | None,
     ) -> TaskDefinitionInfo:
         """The revision this spawn runs; with a home, the user's own (registered at their
-        first spawn)."""
-        if home is None:
-            return await gateway.task_definition_for(settings)
+        first spawn, or ahead by ``awsspawner homes prepare``)."""
 
         def queued(position: int, seconds: float) -> None:
             # ECS registers one revision a second (after a burst): say where this one is.
             wait = f": {position} in line for AWS, about {math.ceil(seconds)} s" if seconds else ""
             progress.add(5, f"Preparing your home directory (first start only){wait}")
 
+        return await self.home_revision(settings, gateway, home, on_queue=queued)
+
+    async def home_revision(
+        self,
+        settings: SpawnSettings,
+        gateway: ECSGateway,
+        home: AnyHomeVolume | None,
+        on_queue: Callable[[int, float], None] | None = None,
+    ) -> TaskDefinitionInfo:
+        """The revision a spawn with ``home`` (from :meth:`home_volume`) runs."""
+        if home is None:
+            return await gateway.task_definition_for(settings)
         owner = {
             TAG_HUB: escape_tag_value(settings.hub_id),
             TAG_USER: escape_tag_value(self.user.name),
         }
-        return await gateway.task_definition_for(settings, home, owner=owner, on_queue=queued)
+        return await gateway.task_definition_for(settings, home, owner=owner, on_queue=on_queue)
 
     def _declared_host_port(self, settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> int:
         """A host-network server listens on the node itself, and ECS books the notebook

@@ -146,6 +146,18 @@ class HubAPI:
             )
         return found
 
+    async def user_names(self) -> list[str]:
+        """Every user's name (needs list:users only)."""
+        names: list[str] = []
+        offset = 0
+        while True:
+            page = await self._get(f"/users?offset={offset}&limit={self.page_size}")
+            names.extend(str(user["name"]) for user in page.get("items", []))
+            following = (page.get("_pagination") or {}).get("next")
+            if not following:
+                return names
+            offset = int(following["offset"])
+
     async def user_servers(self, name: str) -> Mapping[str, Mapping[str, Any]] | None:
         """One user's servers now, or None when the hub has no such user."""
         user = await self._get(f"/users/{quote(name, safe='')}", missing_ok=True)
