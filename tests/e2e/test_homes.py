@@ -6,9 +6,12 @@ folder of one emulator-wide file system, and a node home as a folder of that nod
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
+import subprocess
+import sys
 
 from demo.stack import CLUSTER, CPU_NODE, HubStack
 
@@ -100,7 +103,7 @@ async def test_a_node_home_on_ecs_anywhere_survives_a_stop_and_stays_on_its_node
     hub: HubClient, stack: HubStack
 ) -> None:
     user, other = "node-carol", "node-dan"
-    node, address, _ = CPU_NODE
+    node, _, _ = CPU_NODE
     await spawn_ready(hub, user, profile="cpu-server")
     token = await hub.user_token(user)
     status, saved = await hub.contents(user, "analysis.ipynb", token, "PUT", NOTEBOOK)
@@ -142,3 +145,46 @@ async def test_a_node_home_on_ecs_anywhere_survives_a_stop_and_stays_on_its_node
     other_task = await only_task(stack, other)
     await hub.stop(other)
     await assert_stopped_cleanly(stack, other_task["taskArn"])
+
+
+async def awsspawner_command(stack: HubStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m awsspawner`` with the hub's config file, its AWS environment, and a hub API
+    token that may list users (the reaper service's: list:users and read:servers only)."""
+    env = stack.hub_environment()
+    env["JUPYTERHUB_API_TOKEN"] = stack.reaper_token
+    config = ["-f", str(stack.workdir / "jupyterhub_config.py")]
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "awsspawner", *args[:2], *config, *args[2:]],
+        env=env,
+        cwd=stack.workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+async def test_homes_prepare_from_the_hub_makes_first_spawns_register_nothing(
+    hub: HubClient, stack: HubStack
+) -> None:
+    """``awsspawner homes prepare --from-hub``: the hub's own user list (through its REST API,
+    with a token that may only list users), the hub's own config file."""
+    users = ["class-ada", "class-grace"]
+    for user in users:
+        await hub.create_user(user)
+    done = await awsspawner_command(stack, "homes", "prepare", "--from-hub", stack.url)
+    assert done.returncode == 0, done.stderr
+    assert " 0 failed" in done.stderr
+    registered = len(stack.emulator.request_bodies("ecs:RegisterTaskDefinition"))
+
+    await spawn_ready(hub, users[0], profile="fargate")
+    assert len(stack.emulator.request_bodies("ecs:RegisterTaskDefinition")) == registered
+    task = await only_task(stack, users[0])
+    await hub.stop(users[0])
+    await assert_stopped_cleanly(stack, task["taskArn"])
+
+    listed = await awsspawner_command(stack, "homes", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    homes = {(h["user"], h["kind"]) for h in json.loads(listed.stdout)}
+    assert {(user, "efs") for user in users} <= homes
