@@ -40,6 +40,7 @@ from jupyterhub.objects import Hub
 from tests.emulator.launcher import Emulator, http
 
 from awsspawner import AWSSpawner, close_shared_clients
+from awsspawner.tools.homes import prepare_home
 
 from .loop_probes import CallbackTimes, GCPauses, LagTicker, StallSampler
 
@@ -137,6 +138,7 @@ async def run_mode(
     delivery: str = "environment",
     stall_stacks: bool = False,
     file_system: str = "",
+    prepare: bool = False,
 ) -> dict[str, Any]:
     kind = BaselineSpawner if mode == "baseline" else AWSSpawner
     spawners = make_spawners(kind, users, subnet, delivery, file_system)
@@ -151,6 +153,7 @@ async def run_mode(
         "users": users,
         "api_token_source": delivery,
         "efs_homes": bool(file_system),
+        "homes_prepared": prepare,
         "gc_freeze": gc_freeze,
     }
     durations: list[float] = []
@@ -160,6 +163,18 @@ async def run_mode(
         await spawner.start()
         durations.append(time.monotonic() - began)
 
+    if prepare:
+        # `awsspawner homes prepare` before the class logs in: the same code, 8 at a time.
+        wall = time.monotonic()
+
+        async def prepare_one(spawner: AWSSpawner) -> None:
+            await prepare_home(spawner, spawner.spawn_settings())
+
+        await concurrently(prepare_one, spawners, 8)
+        result["prepare_wall_s"] = round(time.monotonic() - wall, 2)
+        result["prepare_calls"] = dict(sorted(calls(emulator).items()))
+        # The command ran in another process: the hub knows none of what it made.
+        await close_shared_clients()
     http("POST", f"{emulator.proxy_url}/_proxy/reset")
     ticker.start()
     collections.start()
@@ -213,6 +228,16 @@ async def run_mode(
     result["calls_per_stop"] = {
         k: round(v / users, 2) for k, v in sorted(diff(calls(emulator), before).items())
     }
+    if file_system:
+        # Every user starts again: their access point and revision exist now.
+        for spawner in spawners:
+            spawner.clear_state()
+        before = calls(emulator)
+        await concurrently(lambda s: s.start(), spawners, concurrency)
+        result["calls_per_second_spawn"] = {
+            k: round(v / users, 2) for k, v in sorted(diff(calls(emulator), before).items())
+        }
+        await concurrently(stop, spawners, concurrency)
     await close_shared_clients()
     return result
 
@@ -300,6 +325,12 @@ def table(results: list[dict[str, Any]]) -> str:
         ("AWS calls per stop", lambda r: r["calls_per_stop"]),
         ("peak RSS (MiB)", lambda r: r["peak_rss_mib"]),
     ]
+    if any(r.get("efs_homes") for r in results):
+        rows += [
+            ("homes prepared ahead: wall (s)", lambda r: r.get("prepare_wall_s", "-")),
+            ("AWS calls of the prepare", lambda r: r.get("prepare_calls", "-")),
+            ("AWS calls per second spawn", lambda r: r.get("calls_per_second_spawn", "-")),
+        ]
     for label, get in rows:
         lines.append(f"{label:42} " + " | ".join(f"{r['mode']}: {get(r)}" for r in results))
     for r in results:
@@ -338,6 +369,7 @@ async def amain(args: argparse.Namespace) -> list[dict[str, Any]]:
                 args.api_token_source,
                 args.stall_stacks,
                 file_system,
+                args.prepare_homes and bool(file_system),
             )
             result["peak_rss_mib"] = round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
@@ -365,6 +397,12 @@ def main() -> None:
         action="store_true",
         help="every user has a persistent home on EFS (an access point and a revision of "
         "their own, made at the first spawn); not for the baseline mode",
+    )
+    parser.add_argument(
+        "--prepare-homes",
+        action="store_true",
+        help="with --efs-homes: prepare every user's home first (awsspawner homes prepare), "
+        "then the login storm",
     )
     parser.add_argument(
         "--stall-stacks",

@@ -72,6 +72,19 @@ c.AWSSpawner.profile_list = [
         },
     },
     {
+        "display_name": "Fargate, with the team's secrets and a role per user",
+        "slug": "fargate-secrets",
+        "description": "DATABASE_PASSWORD from Secrets Manager and API_KEY from SSM, fetched "
+        "by ECS at start (the hub never reads them); an IAM task role of your own.",
+        "spawner_override": {
+            "secrets": {
+                "DATABASE_PASSWORD": demo["DEMO_SECRET_ARN"],
+                "API_KEY": demo["DEMO_PARAMETER_ARN"],
+            },
+            "task_role_arn": "arn:aws:iam::123456789012:role/jupyter/user-{username}",
+        },
+    },
+    {
         "display_name": "Fargate Spot: cheaper, may be interrupted",
         "slug": "fargate-spot",
         "description": "Capacity provider FARGATE_SPOT, the same task definition; "

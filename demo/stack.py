@@ -45,6 +45,8 @@ IMAGE = "quay.io/jupyter/base-notebook:2026-01-01"
 EC2_ADDRESS = "127.0.0.40"
 GPU_NODE = ("mi-00000000000000041", "127.0.0.41", {"gpu": "true"})
 CPU_NODE = ("mi-00000000000000042", "127.0.0.42", {"role": "cpu"})
+#: The values behind the demo's secrets (made up; the hub never reads them).
+DEMO_SECRET_VALUES = {"DATABASE_PASSWORD": "correct-horse-battery", "API_KEY": "demo-api-key-42"}
 HARNESS_SCOPES = [
     "admin:users",
     "admin:servers",
@@ -152,6 +154,9 @@ class HubStack:
     subnet: str = ""
     security_group: str = ""
     file_system: str = ""
+    #: The administrators' secrets of the demo's "Fargate with secrets" profile (ARNs).
+    secret_arn: str = ""
+    parameter_arn: str = ""
 
     def __post_init__(self) -> None:
         self.emulator = Emulator(workdir=self.workdir / "emulator")
@@ -183,6 +188,15 @@ class HubStack:
         )["GroupId"]
         # Users' homes: a file system with a mount target in the notebooks' subnet.
         self.file_system = self.emulator.efs_file_system([self.subnet])
+        # An administrator's secrets: a database password and an API key (SecureString).
+        self.secret_arn = self.emulator.client("secretsmanager").create_secret(
+            Name="demo/database-password", SecretString=DEMO_SECRET_VALUES["DATABASE_PASSWORD"]
+        )["ARN"]
+        ssm = self.emulator.client("ssm")
+        ssm.put_parameter(
+            Name="/demo/api-key", Value=DEMO_SECRET_VALUES["API_KEY"], Type="SecureString"
+        )
+        self.parameter_arn = ssm.get_parameter(Name="/demo/api-key")["Parameter"]["ARN"]
         options = self.agent_options
         self.emulator.add_agent(CLUSTER, fargate=True, options=options)
         self.emulator.add_agent(CLUSTER, address=EC2_ADDRESS, options=options)
@@ -243,6 +257,8 @@ class HubStack:
             DEMO_SUBNET=self.subnet,
             DEMO_SECURITY_GROUP=self.security_group,
             DEMO_FILE_SYSTEM=self.file_system,
+            DEMO_SECRET_ARN=self.secret_arn,
+            DEMO_PARAMETER_ARN=self.parameter_arn,
             DEMO_PYTHON=sys.executable,
         )
         # The hub itself and what it imports (awsspawner, this repository's tests package).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import inspect
 import math
@@ -51,8 +52,10 @@ from .launch.run_task import SpawnIdentity, build_run_task_request
 from .launch.spawn_settings import SpawnSettings
 from .launch.tags import TAG_HUB, TAG_USER, escape_tag_value, started_by_for_hub
 from .launch.task_definitions import TaskDefinitionInfo
+from .launch.task_roles import RoleTemplate, is_role_arn
 from .launch.token_file import FROM_S3, TokenFile, split_secrets, token_file_for
 from .loop_turns import turn
+from .profiles.menu import shown
 from .profiles.options import check_user_options
 from .progress import ProgressLog
 from .running import ServerTask, Timings
@@ -380,7 +383,10 @@ class AWSSpawner(HomeKeeping):
                     environment, file_text = split_secrets(environment)
                     token_file = self._token_file(settings)
 
+                role = await self._task_role(settings)
+
                 async def build(current: SpawnSettings, token: str) -> dict[str, Any]:
+                    current = dataclasses.replace(current, task_role_arn=role)
                     return await self._request(
                         current, taskdef, token, profile, environment, token_file
                     )
@@ -447,6 +453,27 @@ class AWSSpawner(HomeKeeping):
             TAG_USER: escape_tag_value(self.user.name),
         }
         return await gateway.task_definition_for(settings, home, owner=owner, on_queue=on_queue)
+
+    async def _task_role(self, settings: SpawnSettings) -> str:
+        """This user's task role ARN: ``task_role_arn`` as is, its template rendered for the
+        user, or what its function returns ("": the task definition's role)."""
+        value = settings.task_role_arn
+        if callable(value):
+            value = value(self)
+            if inspect.isawaitable(value):
+                value = await value
+            if value is None or value == "":
+                return ""
+            if not isinstance(value, str) or not is_role_arn(value):
+                raise ConfigurationError(
+                    "task_role_arn",
+                    f"the function returned {shown(value)}, not an IAM role ARN "
+                    "(arn:aws:iam::ACCOUNT:role/NAME)",
+                )
+            return value
+        if "{" in value:
+            return RoleTemplate.parse(value).render(self.user.name)
+        return str(value)
 
     def _declared_host_port(self, settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> int:
         """A host-network server listens on the node itself, and ECS books the notebook

@@ -188,3 +188,27 @@ async def test_homes_prepare_from_the_hub_makes_first_spawns_register_nothing(
     assert listed.returncode == 0, listed.stderr
     homes = {(h["user"], h["kind"]) for h in json.loads(listed.stdout)}
     assert {(user, "efs") for user in users} <= homes
+
+
+async def test_the_reaper_names_homes_of_users_the_hub_lacks_and_deletes_nothing(
+    hub: HubClient, stack: HubStack
+) -> None:
+    await hub.create_user("home-stayer")
+    done = await awsspawner_command(
+        stack, "homes", "prepare", "--users", "home-stayer", "home-leaver"
+    )
+    assert done.returncode == 0, done.stderr
+    listed = json.loads((await awsspawner_command(stack, "homes", "list", "--json")).stdout)
+    (leaver,) = [h for h in listed if h["user"] == "home-leaver"]
+
+    reaped = await asyncio.to_thread(stack.run_reaper)
+    assert reaped.returncode == 0, reaped.stderr
+    assert f"home revision {leaver['revisions'][0]} belongs to user 'home-leaver'" in (
+        reaped.stderr
+    )
+    assert "user 'home-stayer'" not in reaped.stderr
+    ecs = stack.emulator.client("ecs")
+    described = ecs.describe_task_definition(taskDefinition=leaver["revisions"][0])
+    assert described["taskDefinition"]["status"] == "ACTIVE"  # reported, never removed
+    efs = stack.emulator.client("efs")
+    assert efs.describe_access_points(AccessPointId=leaver["access_point"])["AccessPoints"]

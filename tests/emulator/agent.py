@@ -14,7 +14,11 @@ pullStartedAt, the pull, RUNNING with networkBindings, STOPPED with the exit cod
 What a task runs: its essential container (the first one not marked ``essential: false``),
 with ``entryPoint`` + ``command`` (the override's command wins) and the definition's
 environment merged with the override's, on top of a base environment an image would provide
-(PATH of this Python environment, HOME in a fresh per-task folder, LANG). The image itself is
+(PATH of this Python environment, HOME in a fresh per-task folder, LANG), then the
+container's ``secrets``, fetched as the real agent does (SSM GetParameters with decryption,
+Secrets Manager GetSecretValue; a task whose secret cannot be read stops with ECS's text), and
+``EMULATOR_TASK_ROLE_ARN``: the task role (the override's or the definition's), which a real
+server would learn from its credentials endpoint. The image itself is
 not run: it only selects knobs (``--fail-image``). The containers it ``dependsOn`` with
 condition SUCCESS or COMPLETE run first, each to its end, with their own mounts, environment
 and working directory; one that fails a SUCCESS condition stops the task (our text).
@@ -149,6 +153,10 @@ class EnvironmentFileError(Exception):
     """An environment file the task needs could not be read: ECS's reason as the message."""
 
 
+class SecretError(Exception):
+    """A secret the container needs could not be fetched: ECS's reason as the message."""
+
+
 def _create_root(folder: Path, creation: dict[str, Any]) -> None:
     """EFS creates an access point's missing root directory with its CreationInfo."""
     if folder.exists():
@@ -185,6 +193,8 @@ class Agent:
         self.ecs: Any = None
         self.s3: Any = None
         self.efs: Any = None
+        self.ssm: Any = None
+        self.secretsmanager: Any = None
         self.stopping = asyncio.Event()
 
     # ---------------------------------------------------------------------- registration
@@ -365,6 +375,61 @@ class Agent:
                 found[variable.strip()] = value
         return found
 
+    async def _secrets(
+        self, secrets: list[dict[str, Any]], execution_role: str | None
+    ) -> dict[str, str]:
+        """Fetch a container's ``secrets`` as the real agent does: with the task execution
+        role, SSM parameters with decryption, Secrets Manager secrets (with ECS's
+        ``:json-key:version-stage:version-id`` suffix). The failure texts follow ECS's
+        (Fargate's ResourceInitializationError, the EC2 agent's "Fetching secret data")."""
+        fargate = bool(self.args.fargate)
+        if not execution_role:
+            raise SecretError(
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+                "unable to find execution role credentials"
+                if fargate
+                else "Secrets: unable to find execution role credentials"
+            )
+        found: dict[str, str] = {}
+        for item in secrets:
+            name, source = str(item["name"]), str(item["valueFrom"])
+            if ":secretsmanager:" in source:
+                parts = source.split(":")
+                secret_id, json_key = ":".join(parts[:7]), parts[7] if len(parts) > 7 else ""
+                try:
+                    answer = await self.secretsmanager.get_secret_value(SecretId=secret_id)
+                except Exception as exc:
+                    error = getattr(exc, "response", {}).get("Error", {})
+                    code, text = error.get("Code", type(exc).__name__), error.get("Message", "")
+                    raise SecretError(
+                        "ResourceInitializationError: unable to pull secrets or registry auth: "
+                        "execution resource retrieval failed: unable to retrieve secret from "
+                        "asm: service call has been retried 1 time(s): failed to fetch secret "
+                        f"{source} from secrets manager: {code}: {text}"
+                        if fargate
+                        else f"Fetching secret data from AWS Secrets Manager in region "
+                        f"{self.args.region}: secret {source}: {code}: {text}"
+                    ) from None
+                value = str(answer.get("SecretString", ""))
+                found[name] = str(json.loads(value)[json_key]) if json_key else value
+            else:
+                # The ARN's name: "parameter/a/b" is "/a/b", "parameter/x" is "x" (SSM's rule).
+                rest = source.split(":parameter/", 1)[-1] if ":parameter/" in source else source
+                parameter = "/" + rest if "/" in rest and not rest.startswith("/") else rest
+                answer = await self.ssm.get_parameters(Names=[parameter], WithDecryption=True)
+                if answer.get("InvalidParameters") or not answer.get("Parameters"):
+                    raise SecretError(
+                        "ResourceInitializationError: unable to pull secrets or registry auth: "
+                        "execution resource retrieval failed: unable to retrieve secrets from "
+                        "ssm: service call has been retried 1 time(s): invalid ssm parameters: "
+                        f"{parameter}"
+                        if fargate
+                        else f"Fetching secret data from SSM Parameter Store in "
+                        f"{self.args.region}: invalid parameters: {parameter}"
+                    )
+                found[name] = str(answer["Parameters"][0]["Value"])
+        return found
+
     async def _mounts(
         self, definition: dict[str, Any], container: dict[str, Any]
     ) -> dict[str, Path]:
@@ -512,6 +577,20 @@ class Agent:
             environment[item["name"]] = item["value"]
         for item in override.get("environment") or []:
             environment[item["name"]] = item["value"]
+        if container.get("secrets"):
+            execution_role = task.get("overrides", {}).get("executionRoleArn") or definition.get(
+                "executionRoleArn"
+            )
+            try:
+                environment.update(await self._secrets(container["secrets"], execution_role))
+            except SecretError as exc:
+                await self._report_container(arn, name, "STOPPED", reason=str(exc))
+                await self._report_task(arn, "STOPPED", reason=str(exc), pullStoppedAt=time.time())
+                return
+        # What the task metadata endpoint would tell the server: its task role.
+        environment["EMULATOR_TASK_ROLE_ARN"] = str(
+            task.get("overrides", {}).get("taskRoleArn") or definition.get("taskRoleArn") or ""
+        )
         try:
             mounts = await self._mounts(definition, container)
             failed = await self._run_dependencies(definition, container, running)
@@ -685,8 +764,11 @@ async def amain(argv: list[str]) -> None:
         session.create_client("ecs", **where) as ecs,
         session.create_client("s3", **where) as s3,
         session.create_client("efs", **where) as efs,
+        session.create_client("ssm", **where) as ssm,
+        session.create_client("secretsmanager", **where) as secretsmanager,
     ):
         agent.ecs, agent.s3, agent.efs = ecs, s3, efs
+        agent.ssm, agent.secretsmanager = ssm, secretsmanager
         await agent.serve()
 
 

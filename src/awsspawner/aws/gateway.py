@@ -105,8 +105,8 @@ class ECSGateway:
         self.retries = retries
         self.retry_seconds = retry_seconds
         self.register_retry_seconds = register_retry_seconds
-        self._revisions: dict[tuple[str, str, str, str], _CachedRevision] = {}
-        self._resolving: dict[tuple[str, str, str, str], asyncio.Future[TaskDefinitionInfo]] = {}
+        self._revisions: dict[tuple[str, ...], _CachedRevision] = {}
+        self._resolving: dict[tuple[str, ...], asyncio.Future[TaskDefinitionInfo]] = {}
         self._bases: dict[str, tuple[float, _Base]] = {}
         self._resolving_bases: dict[str, asyncio.Future[_Described | None]] = {}
         self._register_bucket = TokenBucket(*register_limits)
@@ -332,7 +332,12 @@ class ECSGateway:
             settings.task_container_name,
             "" if settings.task_definition_arn else settings.image,
         )
-        key = (*base_key, home.key if home is not None else "")
+        secrets = settings.task_secrets
+        key = (
+            *base_key,
+            home.key if home is not None else "",
+            secrets.key if secrets is not None else "",
+        )
         cached = self._revisions.get(key)
         if cached and cached.expires > time.monotonic():
             return cached.info
@@ -402,14 +407,17 @@ class ECSGateway:
         image = settings.image if settings.image and not settings.task_definition_arn else ""
         if current is None:
             return base  # the spawn's own checks name the missing container
-        if home is None and image in ("", current):
+        secrets = settings.task_secrets
+        if home is None and secrets is None and image in ("", current):
             return base
         image = image or current
-        derived_name = derived_family_name(base.family, container, image, home)
+        derived_name = derived_family_name(base.family, container, image, home, secrets)
         existing = await self._describe_task_definition(derived_name, missing_ok=True)
         if existing is not None:
             derived = TaskDefinitionInfo.from_description(*existing)
-            if is_current_derivation(derived, base, container=container, image=image, home=home):
+            if is_current_derivation(
+                derived, base, container=container, image=image, home=home, secrets=secrets
+            ):
                 return derived
         kwargs = derived_registration(
             base_description,
@@ -418,6 +426,7 @@ class ECSGateway:
             image=image,
             home=home,
             owner=owner,
+            secrets=secrets,
         )
         if on_queue is not None:
             on_queue(self._register_bucket.waiting + 1, self._register_bucket.delay)

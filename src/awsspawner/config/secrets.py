@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from traitlets import Enum, Unicode
+from typing import Any
+
+from traitlets import Dict, Enum, Unicode, validate
 from traitlets.config import LoggingConfigurable
+
+from ..launch.secrets import check_secrets
 
 __all__ = ["SecretsConfig"]
 
 
 class SecretsConfig(LoggingConfigurable):
     """How a server gets its secrets: ``c.AWSSpawner.<name>`` settings."""
+
+    secrets = Dict(
+        {},
+        config=True,
+        help="""Secrets of yours the notebook server gets as environment variables: a dict
+        of ``NAME: ARN``, each ARN a Secrets Manager secret
+        (``arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME``, optionally with ECS's
+        ``:json-key:version-stage:version-id`` suffix) or an SSM parameter
+        (``arn:aws:ssm:REGION:ACCOUNT:parameter/NAME``, SecureString or not).
+
+        The hub never reads a value. The pairs go into the notebook container's
+        ``secrets`` in a task definition revision derived from yours (RunTask overrides
+        cannot carry secrets; the revision is shared by every user with the same image,
+        home and secrets), and the ECS agent fetches the values with the task execution
+        role when the task starts: that role (``execution_role_arn`` or the task
+        definition's, required, checked at the first spawn) needs
+        secretsmanager:GetSecretValue or ssm:GetParameters (and kms:Decrypt for a customer
+        key) on them. A secret that cannot be read fails the spawn with ECS's reason. Names
+        and ARNs are checked when the hub starts; names may not start with JUPYTERHUB_ or
+        JPY_. May be set per profile (a profile's dict replaces this one).""",
+    )
 
     api_token_source = Enum(
         ["environment", "s3"],
@@ -60,3 +85,7 @@ class SecretsConfig(LoggingConfigurable):
         Empty: the account's AWS managed key for S3 (``aws/s3``). With a customer key, the
         task execution role needs kms:Decrypt on it and the hub kms:GenerateDataKey.""",
     )
+
+    @validate("secrets")
+    def _check_secrets(self, proposal: dict[str, Any]) -> dict[str, str]:
+        return check_secrets(proposal["value"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from traitlets import (
     Bool,
+    Callable,
     Dict,
     Float,
     Instance,
@@ -23,6 +24,7 @@ from traitlets import (
 from traitlets.config import LoggingConfigurable
 
 from ..aws.auth import AWSSpawnerAuthentication, check_not_legacy
+from ..launch.task_roles import RoleTemplate
 
 __all__ = ["TaskConfig"]
 
@@ -260,11 +262,20 @@ class TaskConfig(LoggingConfigurable):
         memoryReservation). At most ``memory``. None: the task definition's.""",
     )
 
-    task_role_arn = Unicode(
-        "",
+    task_role_arn = Union(
+        [Unicode(), Callable()],
+        default_value="",
         config=True,
         help="""IAM role the notebook's code gets (overrides.taskRoleArn). Empty: the task
-        definition's role. The hub needs iam:PassRole for it.""",
+        definition's role. The hub needs iam:PassRole for it.
+
+        Per user: a template with ``{username}`` in the role's name
+        (``arn:aws:iam::123456789012:role/jupyter/user-{username}``; the name is escaped to
+        IAM's rules, see the security page of the docs, and checked when the hub starts), or
+        a function of the spawner, plain or async, returning the ARN (checked at each
+        spawn). The roles must exist; the hub's iam:PassRole must allow them (a wildcard on
+        the prefix), and nothing else. With EFS homes, such a role can be limited to the
+        user's own access point.""",
     )
 
     execution_role_arn = Unicode(
@@ -284,6 +295,13 @@ class TaskConfig(LoggingConfigurable):
         help="""Scheme of the URL the hub uses to reach the server: 'http', or 'https' when the
         server terminates TLS itself. Empty means 'http'.""",
     )
+
+    @validate("task_role_arn")
+    def _check_task_role(self, proposal: Mapping[str, Any]) -> Any:
+        value = proposal["value"]
+        if isinstance(value, str) and "{" in value:
+            RoleTemplate.parse(value)
+        return value
 
     @validate("notebook_scheme")
     def _valid_scheme(self, proposal: Mapping[str, Any]) -> str:

@@ -229,6 +229,19 @@ def _check_token_file(
         )
 
 
+def _check_secrets(settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> None:
+    if not settings.secrets:
+        return
+    if not (settings.execution_role_arn or taskdef.execution_role_arn):
+        raise ConfigurationError(
+            "execution_role_arn",
+            "is required with c.AWSSpawner.secrets: the ECS agent fetches secrets with the "
+            f"task execution role, and {taskdef.arn} names none",
+        )
+    if not isinstance(settings.task_role_arn, str):
+        raise ValueError("task_role_arn must be resolved to an ARN before the request")
+
+
 def build_run_task_request(
     settings: SpawnSettings,
     taskdef: TaskDefinitionInfo,
@@ -252,6 +265,7 @@ def build_run_task_request(
             f"{', '.join(repr(n) for n in taskdef.container_names) or 'none'}",
         )
     _check_token_file(settings, taskdef, environment, token_file)
+    _check_secrets(settings, taskdef)
     request: dict[str, Any] = {
         "cluster": settings.task_cluster_name,
         "taskDefinition": taskdef.arn,

@@ -20,7 +20,9 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .homes import HomeTemplate
+from .secrets import TaskSecrets, check_secrets
 from .tags import MAX_OWN_TASK_TAGS, MAX_TAGS, is_valid_tag_key, is_valid_tag_value
+from .task_roles import RoleTemplate
 from .token_file import FROM_S3
 
 __all__ = ["FARGATE_PROVIDERS", "LaunchMode", "SpawnSettings", "fargate_memory_choices"]
@@ -239,7 +241,8 @@ class SpawnSettings:
     memory_reservation: int | None
     notebook_scheme: str
     notebook_args: tuple[str, ...]
-    task_role_arn: str
+    #: An ARN, a template with {username}, or a function of the spawner (resolved per spawn).
+    task_role_arn: Any
     image: str
     task_owner_tag_name: str
     task_tags: Mapping[str, str]
@@ -255,6 +258,8 @@ class SpawnSettings:
     api_token_bucket: str
     api_token_key_prefix: str
     api_token_kms_key_id: str
+    #: {environment variable name: ARN of a Secrets Manager secret or SSM parameter}
+    secrets: Mapping[str, str]
     efs_file_system_id: str | None
     home_mount_path: str
     efs_home_directory: str
@@ -298,7 +303,7 @@ class SpawnSettings:
                 value = tuple(value or ())
             elif f.name == "placement_constraints":
                 value = tuple(dict(c) if isinstance(c, Mapping) else c for c in value or ())
-            elif f.name in ("task_tags", "environment_overrides"):
+            elif f.name in ("task_tags", "environment_overrides", "secrets"):
                 value = dict(value or {})
             kwargs[f.name] = value
         if "environment" in values:
@@ -329,6 +334,9 @@ class SpawnSettings:
             )
         self._check_network()
         self._check_resources()
+        check_secrets(self.secrets)
+        if isinstance(self.task_role_arn, str) and "{" in self.task_role_arn:
+            RoleTemplate.parse(self.task_role_arn)
         self._check_tags()
         self._check_placement()
         self._check_ports()
@@ -509,6 +517,11 @@ class SpawnSettings:
             raise ConfigurationError(
                 "home_mount_path", f"must be an absolute path other than '/', not {path!r}"
             )
+
+    @property
+    def task_secrets(self) -> TaskSecrets | None:
+        """The secrets the notebook container gets through its revision, or None."""
+        return TaskSecrets.of(self.secrets)
 
     @property
     def node_home_template(self) -> HomeTemplate | None:

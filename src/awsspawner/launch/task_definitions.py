@@ -9,7 +9,9 @@ mounted in the notebook container. One mechanism, one key: (base, container, ima
 Derived revisions live in a family of their own: ``<family>-img-<12 hex digits>`` for an
 image only (names earlier releases made, still found), ``<family>-home-<12 hex digits>`` with
 a home (one family per user and image). The digits are a hash of the key; the revision is
-tagged with the base revision's ARN, the image and the full hash. So after a hub restart one
+tagged with the base revision's ARN, the image and the full hash. Secrets
+(``c.AWSSpawner.secrets``) are part of the key too: the notebook container's ``secrets`` can
+only be set in a revision. So after a hub restart one
 DescribeTaskDefinition of the derived family says whether its latest revision can be reused:
 no listing and no describing of every revision. A new base revision (the admin changed the
 task definition) makes the tags disagree, and a fresh derived revision is registered, lazily,
@@ -27,6 +29,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from .homes import HOME_VOLUME_NAME, AnyHomeVolume
+from .secrets import TaskSecrets
 from .tags import (
     MAX_TAGS,
     TAG_BASE,
@@ -139,23 +142,33 @@ class TaskDefinitionInfo:
 
 
 def _derivation_digest(
-    family: str, container: str, image: str, home: AnyHomeVolume | None = None
+    family: str,
+    container: str,
+    image: str,
+    home: AnyHomeVolume | None = None,
+    secrets: TaskSecrets | None = None,
 ) -> str:
-    # Without a home: the digest earlier releases computed, so their derived families are
-    # found again after an upgrade.
+    # Without a home or secrets: the digest earlier releases computed, so their derived
+    # families are found again after an upgrade.
     text = f"{family}\0{container}\0{image}"
     if home is not None:
         text += "\0" + home.key
+    if secrets is not None:
+        text += "\0" + secrets.key
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def derived_family_name(
-    family: str, container: str, image: str, home: AnyHomeVolume | None = None
+    family: str,
+    container: str,
+    image: str,
+    home: AnyHomeVolume | None = None,
+    secrets: TaskSecrets | None = None,
 ) -> str:
     """The family that holds revisions of ``family`` whose ``container`` runs ``image`` (and
-    mounts ``home``)."""
+    mounts ``home``, and gets ``secrets``)."""
     kind = "-img-" if home is None else "-home-"
-    suffix = kind + _derivation_digest(family, container, image, home)[:12]
+    suffix = kind + _derivation_digest(family, container, image, home, secrets)[:12]
     return family[: 255 - len(suffix)] + suffix
 
 
@@ -167,6 +180,7 @@ def derived_registration(
     image: str,
     home: AnyHomeVolume | None = None,
     owner: Mapping[str, str] | None = None,
+    secrets: TaskSecrets | None = None,
 ) -> dict[str, Any]:
     """RegisterTaskDefinition kwargs: ``base`` with ``container``'s image replaced and, with a
     ``home``, its EFS volume added and mounted in ``container``.
@@ -177,11 +191,13 @@ def derived_registration(
     hub and the user, from ``owner``: at most MAX_OWN_REVISION_TAGS) within ECS's 50."""
     kwargs = {key: copy.deepcopy(base[key]) for key in REGISTER_FIELDS if key in base}
     family = str(base["family"])
-    kwargs["family"] = derived_family_name(family, container, image, home)
+    kwargs["family"] = derived_family_name(family, container, image, home, secrets)
     helpers: list[dict[str, Any]] = []
     for definition in kwargs.get("containerDefinitions", []):
         if definition.get("name") == container:
             definition["image"] = image
+            if secrets is not None:
+                secrets.add_to(definition)
             if home is not None:
                 _mount_home(definition, home)
                 helpers = home.helper_containers(definition, task_memory=bool(base.get("memory")))
@@ -209,7 +225,7 @@ def derived_registration(
     own = {
         TAG_BASE: escape_tag_value(str(base["taskDefinitionArn"])),
         TAG_IMAGE: escape_tag_value(image),
-        TAG_IMAGE_HASH: _derivation_digest(family, container, image, home),
+        TAG_IMAGE_HASH: _derivation_digest(family, container, image, home, secrets),
     }
     for key in (TAG_HUB, TAG_USER):
         if owner and key in owner:
@@ -244,12 +260,13 @@ def is_current_derivation(
     container: str,
     image: str,
     home: AnyHomeVolume | None = None,
+    secrets: TaskSecrets | None = None,
 ) -> bool:
     """True when ``derived`` was made from exactly ``base`` for ``container`` running ``image``
-    (with ``home`` mounted)."""
+    (with ``home`` mounted, and ``secrets``)."""
     return (
         derived.tags.get(TAG_BASE) == escape_tag_value(base.arn)
         and derived.tags.get(TAG_IMAGE_HASH)
-        == _derivation_digest(base.family, container, image, home)
+        == _derivation_digest(base.family, container, image, home, secrets)
         and derived.container_images.get(container) == image
     )

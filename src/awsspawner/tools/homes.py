@@ -30,7 +30,7 @@ from ..launch.tags import TAG_HUB, TAG_USER, escape_tag_value, started_by_for_hu
 from ..launch.task_definitions import is_home_family
 from .hub_config import BASE, CommandError, HubConfig
 
-__all__ = ["Home", "ProgressBar", "forget_user", "list_homes", "prepare_homes"]
+__all__ = ["Home", "ProgressBar", "forget_user", "list_homes", "prepare_home", "prepare_homes"]
 
 
 @dataclass
@@ -148,6 +148,14 @@ class ProgressBar:
         self.stream.flush()
 
 
+async def prepare_home(spawner: Any, settings: SpawnSettings) -> str:
+    """One user's home made ready as their first spawn would make it: the access point (EFS)
+    and the revision that mounts it. Returns the revision's ARN."""
+    home = await spawner.home_volume(settings)
+    revision = await spawner.home_revision(settings, spawner.ecs_gateway(settings), home)
+    return str(revision.arn)
+
+
 @dataclass
 class PrepareResult:
     prepared: list[tuple[str, str, str]] = field(default_factory=list)  # user, profile, ARN
@@ -174,10 +182,7 @@ async def prepare_homes(
     async def one(user: str, profile: str) -> None:
         spawner = config.spawner(user)
         settings = await config.settings(spawner, profile)
-        home = await spawner.home_volume(settings)
-        gateway = spawner.ecs_gateway(settings)
-        revision = await spawner.home_revision(settings, gateway, home)
-        result.prepared.append((user, profile, revision.arn))
+        result.prepared.append((user, profile, await prepare_home(spawner, settings)))
 
     async def worker() -> None:
         while not jobs.empty():

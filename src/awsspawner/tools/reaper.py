@@ -26,7 +26,9 @@ refuses to guess. Each round it
 5. asks the hub again about each task it is about to stop (``GET /users/{name}``) and stops
    it only if that user is still gone or the server still not running;
 6. with ``--token-bucket`` (``api_token_source = 's3'``), deletes the token files of servers
-   the hub does not have as ready or pending (:mod:`awsspawner.tools.token_sweep`).
+   the hub does not have as ready or pending (:mod:`awsspawner.tools.token_sweep`);
+7. reports the persistent homes (their revisions) of users the hub no longer has, and deletes
+   nothing of them (:mod:`awsspawner.tools.home_report`; ``--no-home-report`` to skip).
 
 One log line per decision and a summary line per round; ``--dry-run`` only says what it would
 stop.
@@ -54,6 +56,7 @@ from ..aws.clients import close_shared_clients, shared_client
 from ..aws.gateway import ECSGateway
 from ..errors import AWSError
 from ..launch.tags import escape_tag_value, started_by_for_hub, unescape_tag_value
+from .home_report import HomeReport
 from .orphans import Decision, HubServers, decide
 from .token_sweep import TokenSweep
 
@@ -228,6 +231,7 @@ async def reap_once(
     grace: float,
     dry_run: bool = False,
     token_sweep: TokenSweep | None = None,
+    home_report: HomeReport | None = None,
 ) -> RoundSummary:
     await hub.check_scopes()
     # ECS first, then the hub: a server that appears in between is then seen as active.
@@ -265,6 +269,11 @@ async def reap_once(
     log.info(summary.line(dry_run))
     if token_sweep is not None:
         await token_sweep.run(servers, grace=grace, now=time.time(), dry_run=dry_run)
+    if home_report is not None:
+        try:
+            await home_report.run(servers)
+        except AWSError as exc:  # a report: never a reason to fail the round
+            log.warning("home report skipped: %s", exc)
     return summary
 
 
@@ -308,6 +317,12 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="jupyterhub-tokens/",
         help="c.AWSSpawner.api_token_key_prefix (default: jupyterhub-tokens/)",
     )
+    parser.add_argument(
+        "--no-home-report",
+        action="store_true",
+        help="do not report the persistent homes of users the hub no longer has (the report "
+        "needs ecs:ListTaskDefinitions and ecs:DescribeTaskDefinition)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if not args.region:
@@ -332,6 +347,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.token_bucket:
         s3 = await shared_client("s3", auth=auth, region=args.region)
         token_sweep = TokenSweep(s3, args.token_bucket, args.token_prefix, args.hub_id)
+    home_report = None if args.no_home_report else HomeReport(client, args.hub_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -351,6 +367,7 @@ async def run(args: argparse.Namespace) -> int:
                         grace=args.grace,
                         dry_run=args.dry_run,
                         token_sweep=token_sweep,
+                        home_report=home_report,
                     )
                 except ScopeError as exc:
                     # Refuse to run. A managed service that exits is restarted by the hub at
