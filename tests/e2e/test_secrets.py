@@ -49,7 +49,7 @@ async def test_the_server_gets_the_secrets_that_aws_shows_only_as_arns(
             "DATABASE_PASSWORD": stack.secret_arn,
             "API_KEY": stack.parameter_arn,
         }
-        seen = json.dumps([described, revision]) + "".join(
+        seen = json.dumps([described, revision], default=str) + "".join(
             stack.emulator.request_bodies("ecs:RunTask")
             + stack.emulator.request_bodies("ecs:RegisterTaskDefinition")
         )
