@@ -262,3 +262,27 @@ async def test_a_missing_secret_fails_the_spawn_with_ecs_reason_and_leaves_no_ta
     assert "ResourceNotFoundException" in message
     ecs = emulator.client("ecs")
     assert not ecs.list_tasks(cluster=CLUSTER, desiredStatus="RUNNING")["taskArns"]
+
+
+def test_a_profile_can_drop_the_secrets_and_the_role() -> None:
+    spawner = make_spawner(
+        secrets={"DB": SECRET},
+        task_role_arn=ROLE,
+        profile_list=[
+            {
+                "display_name": "plain",
+                "slug": "plain",
+                "spawner_override": {"secrets": None, "task_role_arn": None},
+            },
+            {
+                "display_name": "more",
+                "slug": "more",
+                "spawner_override": {"secrets": {"API_KEY": PARAMETER, "DB": None}},
+            },
+        ],
+    )
+    assert spawner.spawn_settings({"secrets": None, "task_role_arn": None}).secrets == {}
+    from awsspawner.profiles.menu import merge_overrides
+
+    merged = merge_overrides({"secrets": {"DB": SECRET}}, {"secrets": {"API_KEY": PARAMETER}})
+    assert merged["secrets"] == {"DB": SECRET, "API_KEY": PARAMETER}

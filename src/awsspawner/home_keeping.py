@@ -147,7 +147,11 @@ class HomeKeeping(ProfileChoice):
         instance_arn = str(task.get("containerInstanceArn") or "")
         if not instance_arn:
             return
-        found = await gateway.describe_container_instances(cluster, [instance_arn])
+        try:
+            found = await gateway.describe_container_instances(cluster, [instance_arn])
+        except AWSError as exc:  # bookkeeping: the server runs; the next spawn tries again
+            self.log.warning("Cannot tell which node holds the home of %s: %s", self._log_name, exc)
+            return
         node = str((found.get(instance_arn) or {}).get("ec2InstanceId") or "")
         if not node:
             self.log.warning("Cannot tell which node holds the home of %s", self._log_name)

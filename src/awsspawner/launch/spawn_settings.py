@@ -36,6 +36,8 @@ MAX_PLACEMENT_CONSTRAINTS = 10
 MAX_STRATEGY_ITEMS = 20
 #: Settings whose "off" is None: a profile's None turns them off instead of deleting them.
 _NONE_MEANS_OFF = frozenset({"efs_file_system_id", "node_home_directory"})
+#: Settings a profile's None empties (``secrets: None``: no secrets in that profile).
+_NONE_MEANS_EMPTY: Mapping[str, Any] = {"secrets": {}, "task_role_arn": ""}
 _FILE_SYSTEM_ID = re.compile(
     r"^(arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-:]+:file-system/fs-[0-9a-f]{8,40}"
     r"|fs-[0-9a-f]{8,40})$"
@@ -291,6 +293,8 @@ class SpawnSettings:
                 # default is None (efs_file_system_id) that means "none here".
                 if f.name in _NONE_MEANS_OFF:
                     kwargs[f.name] = None
+                elif f.name in _NONE_MEANS_EMPTY:
+                    kwargs[f.name] = _NONE_MEANS_EMPTY[f.name]
                 continue
             value = values[f.name]
             if f.name in (

@@ -72,8 +72,24 @@ class HubConfig:
         except (ConfigurationError, ChoiceError) as exc:
             where = f"profile {profile!r}: " if profile else ""
             raise CommandError(where + str(exc)) from None
+        except CommandError:
+            raise
+        except Exception as exc:  # a profile_list function that needs a real hub user
+            raise CommandError(_menu_failed(exc)) from exc
 
     async def profile_slugs(self) -> list[str]:
         """Every profile's slug (a profile_list function is called with a stand-in user)."""
-        profiles = await self.spawner("awsspawner-command").profile_menu()
+        try:
+            profiles = await self.spawner("awsspawner-command").profile_menu()
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from None
+        except Exception as exc:
+            raise CommandError(_menu_failed(exc)) from exc
         return [p.slug for p in profiles]
+
+
+def _menu_failed(exc: Exception) -> str:
+    return (
+        f"c.AWSSpawner.profile_list failed outside the hub ({type(exc).__name__}: {exc}): a "
+        "profile_list function sees a stand-in user with only a name; make it cope with that"
+    )
