@@ -77,25 +77,35 @@ def test_with_task_memory_the_helper_reserves_none_of_its_own() -> None:
     assert "memoryReservation" not in kwargs["containerDefinitions"][1]
 
 
-def test_the_helper_script_gives_only_a_root_owned_home_away(tmp_path: Any) -> None:
+def test_the_helper_script_gives_only_a_new_root_owned_home_away(tmp_path: Any) -> None:
     """The helper's real script, run by a real sh in a directory this process owns: a home
     that is not root's (an existing one) is left alone."""
     import subprocess
 
     kwargs = derived_registration(EC2_BASE, [], container=CONTAINER, image="img:1", home=HOME)
     helper = kwargs["containerDefinitions"][1]
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
+    someones = tmp_path / "someones"  # an existing home of someone: not root's
+    someones.mkdir(mode=0o700)
     if os.geteuid() == 0:
-        os.chown(home, 1234, 1234)  # an existing home of someone: not root's
-    before = home.stat()
-    subprocess.run([*helper["entryPoint"], *helper["command"]], cwd=home, check=True)
-    after = home.stat()
-    assert (after.st_uid, after.st_gid, after.st_mode) == (
-        before.st_uid,
-        before.st_gid,
-        before.st_mode,
-    )
+        os.chown(someones, 1234, 1234)
+    system = tmp_path / "system"  # root's, not empty: a directory the node already had
+    system.mkdir(mode=0o755)
+    (system / "config").write_text("")
+    for directory in (someones, system):
+        before = directory.stat()
+        subprocess.run([*helper["entryPoint"], *helper["command"]], cwd=directory, check=True)
+        after = directory.stat()
+        assert (after.st_uid, after.st_gid, after.st_mode) == (
+            before.st_uid,
+            before.st_gid,
+            before.st_mode,
+        )
+    if os.geteuid() == 0:  # and a new, empty, root-owned one is given away
+        new = tmp_path / "new"
+        new.mkdir()
+        subprocess.run([*helper["entryPoint"], *helper["command"]], cwd=new, check=True)
+        info = new.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1000, 100, 0o750)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +129,7 @@ def test_node_homes_that_cannot_work_are_refused_when_the_hub_starts(
     config: dict[str, Any], key: str, problem: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=rf"c\.AWSSpawner\.{key}") as info:
-        make_spawner(node_home_directory="/srv/{username}", **config)
+        make_spawner(node_home_directory="/srv/jupyterhub/{username}", **config)
     assert problem in str(info.value)
 
 
@@ -131,6 +141,11 @@ def test_node_homes_that_cannot_work_are_refused_when_the_hub_starts(
         ("/srv/homes", "has no {username}"),
         ("srv/{username}", "absolute path"),
         ("/srv/x{username}", "whole directory name"),
+        # Names straight into a directory the node already uses: a user "lib" gets /var/lib.
+        ("/home/{username}", "a directory of their own"),
+        ("/srv/{username}", "a directory of their own"),
+        ("/var/lib/{username}", "a directory of their own"),
+        ("/etc/jupyter/{username}", "a directory of their own"),
     ],
 )
 def test_node_home_templates_are_checked(template: str, problem: str) -> None:
@@ -190,7 +205,9 @@ async def test_a_node_home_is_made_owned_kept_and_pinned_to_its_node(
     if os.geteuid() == 0:  # the helper container gave the new home away (root can chown)
         info = home.stat()
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1000, 100, 0o750)
-    assert json.loads(spawner.home_nodes) == {"/srv/jupyterhub/carol": one_node.instance_id}
+    assert json.loads(spawner.home_nodes) == {
+        f"{CLUSTER}/srv/jupyterhub/carol": one_node.instance_id
+    }
     (home / "notes.txt").write_text("kept")
     await spawner.stop()
     spawner.clear_state()
@@ -230,10 +247,17 @@ async def test_a_busy_home_node_fails_the_spawn_saying_so_and_a_gone_one_moves_i
     ecs.deregister_container_instance(
         cluster=CLUSTER, containerInstance=one_node.container_instance_arn, force=True
     )
+    sent_before = len(run_task_bodies(emulator))
     await spawn_and_fetch(carol)
+    # Looked up before RunTask (with a capacity provider strategy ECS would leave a task it
+    # cannot place PROVISIONING): no RunTask pinned to the gone node was sent.
+    (moved,) = run_task_bodies(emulator)[sent_before:]
+    assert "mi-00000000000000051" not in json.dumps(moved)
     events = [e["message"] for e in carol._progress.events] if carol._progress else []
     assert any("which has left the cluster" in e for e in events), events
-    assert json.loads(carol.home_nodes) == {"/srv/jupyterhub/carol": "mi-00000000000000052"}
+    assert json.loads(carol.home_nodes) == {
+        f"{CLUSTER}/srv/jupyterhub/carol": "mi-00000000000000052"
+    }
     await carol.stop()
 
 

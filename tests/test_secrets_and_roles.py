@@ -90,6 +90,7 @@ def test_bad_secrets_are_refused_when_the_hub_starts(secrets: dict[str, str], pr
     with pytest.raises(ConfigurationError, match=r"c\.AWSSpawner\.secrets") as info:
         make_spawner(secrets=secrets)
     assert problem in str(info.value)
+    assert "my-password" not in str(info.value)  # a pasted value is never echoed
 
 
 def test_a_secrets_manager_json_key_suffix_is_accepted() -> None:

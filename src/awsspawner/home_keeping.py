@@ -7,10 +7,12 @@ volumes, revisions) are in :mod:`awsspawner.launch.homes` and
 
 *Node pins.* A node home (``node_home_directory``) is a directory on one node's disk. The first
 spawn goes wherever ECS places it, and the node's instance id is kept in the server's state
-(``home_nodes``, by home path, surviving stops); later spawns carry a placement constraint
-``ec2InstanceId == <id>``. A user's named servers that share a home path share the pin.
-Profiles that run on different nodes need different paths (a fixed directory name per
-profile in ``node_home_directory``): one path is pinned to one node. When
+(``home_nodes``, by cluster and home path, surviving stops); later spawns first check that
+the node is still in the cluster (one ListContainerInstances), then carry a placement
+constraint ``ec2InstanceId == <id>``. A named server without a pin of its own borrows one from
+a sibling sharing the home path, and records the node it ran on. Profiles that run on
+different nodes need different paths (a fixed directory name per profile in
+``node_home_directory``): one path is pinned to one node. When
 the pinned node cannot take the task, the spawn fails and says so, unless the node has left
 the cluster: then its directory is out of reach for good, the pin is dropped and the server
 starts on another node (with that node's directory, usually a new one).
@@ -49,6 +51,11 @@ def _json_map(text: Any) -> dict[str, str]:
     except (TypeError, ValueError):
         return {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _pin_key(cluster: str, path: str) -> str:
+    """A pin's key in ``home_nodes``: the cluster's name (no ``/`` in it) and the path."""
+    return f"{cluster}{path}"
 
 
 def node_pin(instance_id: str) -> dict[str, str]:
@@ -115,13 +122,14 @@ class HomeKeeping(ProfileChoice):
             if (name or "") != mine
         ]
 
-    def home_node_for(self, home: AnyHomeVolume | None) -> str:
-        """The node that holds ``home`` (a node home), as this server or a sibling sharing
-        the home recorded it; "" when none is known yet."""
+    def home_node_for(self, home: AnyHomeVolume | None, cluster: str) -> str:
+        """The node of ``cluster`` that holds ``home`` (a node home), as this server or a
+        sibling sharing the home recorded it; "" when none is known yet."""
         if not isinstance(home, NodeHomeVolume):
             return ""
+        key = _pin_key(cluster, home.path)
         for state in [{"home_nodes": self.home_nodes}, *self._sibling_states()]:
-            node = _json_map(state.get("home_nodes")).get(home.path)
+            node = _json_map(state.get("home_nodes")).get(key)
             if node:
                 return node
         return ""
@@ -141,8 +149,9 @@ class HomeKeeping(ProfileChoice):
     async def record_home_node(
         self, home: AnyHomeVolume | None, task: Mapping[str, Any], cluster: str, gateway: Any
     ) -> None:
-        """After a node home's first start: remember which node holds it."""
-        if not isinstance(home, NodeHomeVolume) or self.home_node_for(home):
+        """After a node home's start: remember which node holds it (in this server's own
+        state, also when the pin was a sibling's)."""
+        if not isinstance(home, NodeHomeVolume):
             return
         instance_arn = str(task.get("containerInstanceArn") or "")
         if not instance_arn:
@@ -156,18 +165,20 @@ class HomeKeeping(ProfileChoice):
         if not node:
             self.log.warning("Cannot tell which node holds the home of %s", self._log_name)
             return
-        self._set_home_node(home.path, node)
+        if _json_map(self.home_nodes).get(_pin_key(cluster, home.path)) == node:
+            return
+        self._set_home_node(cluster, home.path, node)
         self.log.info("The home of %s is %s on node %s", self._log_name, home.path, node)
 
-    def forget_home_node(self, home: NodeHomeVolume) -> None:
-        self._set_home_node(home.path, "")
+    def forget_home_node(self, home: NodeHomeVolume, cluster: str) -> None:
+        self._set_home_node(cluster, home.path, "")
 
-    def _set_home_node(self, path: str, node: str) -> None:
+    def _set_home_node(self, cluster: str, path: str, node: str) -> None:
         nodes = _json_map(self.home_nodes)
         if node:
-            nodes[path] = node
+            nodes[_pin_key(cluster, path)] = node
         else:
-            nodes.pop(path, None)
+            nodes.pop(_pin_key(cluster, path), None)
         self.home_nodes = json.dumps(nodes, sort_keys=True) if nodes else ""
         self.commit_state()
 

@@ -357,9 +357,12 @@ class AWSSpawner(HomeKeeping):
         reserved: set[int] = loop_shared(("reserved-ports", settings.task_cluster_name), set)
         try:
             try:
+                # First what can fail without AWS: a role function's answer.
+                role = await self._task_role(settings)
                 home = await self.home_volume(settings)
                 taskdef = await self._task_definition(settings, gateway, progress, home)
-                settings = self.pinned(settings, self.home_node_for(home))
+                node = await self._home_node(settings, gateway, home, progress)
+                settings = self.pinned(settings, node)
                 # Every spawn of a fresh hub waits for the same first lookup, and all would
                 # build their requests in the iteration it is answered: take turns.
                 await turn()
@@ -382,8 +385,6 @@ class AWSSpawner(HomeKeeping):
                 if settings.api_token_source == FROM_S3:
                     environment, file_text = split_secrets(environment)
                     token_file = self._token_file(settings)
-
-                role = await self._task_role(settings)
 
                 async def build(current: SpawnSettings, token: str) -> dict[str, Any]:
                     current = dataclasses.replace(current, task_role_arn=role)
@@ -414,7 +415,9 @@ class AWSSpawner(HomeKeeping):
             # now that RunTask is about to be sent, and commit it before (the hub may die).
             self.client_token = token
             self.commit_state()
-            url = await self._launch(settings, taskdef, gateway, request, progress, build, home)
+            url = await self._launch(
+                settings, taskdef, gateway, request, progress, build, home, node
+            )
             self.retire_superseded_revision(profile, taskdef, gateway)
             return url
         finally:
@@ -538,10 +541,11 @@ class AWSSpawner(HomeKeeping):
         progress: ProgressLog,
         build: Callable[[SpawnSettings, str], Awaitable[dict[str, Any]]],
         home: AnyHomeVolume | None = None,
+        node: str = "",
     ) -> str:
         try:
             settings, task = await self._run_task_or_fall_back(
-                settings, gateway, request, progress, build, home
+                settings, gateway, request, progress, build, home, node
             )
             self.task_arn = str(task["taskArn"])
             self.commit_state()
@@ -571,13 +575,13 @@ class AWSSpawner(HomeKeeping):
         progress: ProgressLog,
         build: Callable[[SpawnSettings, str], Awaitable[dict[str, Any]]],
         home: AnyHomeVolume | None = None,
+        node: str = "",
     ) -> tuple[SpawnSettings, dict[str, Any]]:
         """RunTask; when ECS has no capacity for it, the same spawn on each
         ``capacity_fallback`` in turn (a new request and clientToken each). Returns the
         settings the task was started with, and the task. A spawn pinned to the node of its
         home that the node refuses: see :meth:`_home_node_refused`."""
         fallbacks = settings.fallbacks()
-        node = self.home_node_for(home)
         while True:
             try:
                 return settings, await self._run_task(
@@ -587,6 +591,7 @@ class AWSSpawner(HomeKeeping):
                 assert isinstance(home, NodeHomeVolume)
                 await self._home_node_refused(settings, gateway, node, home, str(exc), progress)
                 settings = self.unpinned(settings, node)
+                fallbacks = [self.unpinned(following, node) for following in fallbacks]
                 node = ""
                 token = uuid.uuid4().hex
                 try:
@@ -640,13 +645,37 @@ class AWSSpawner(HomeKeeping):
                 "capacity",
                 503,
             )
+        self._node_left(settings, node, home, progress)
+
+    async def _home_node(
+        self,
+        settings: SpawnSettings,
+        gateway: ECSGateway,
+        home: AnyHomeVolume | None,
+        progress: ProgressLog,
+    ) -> str:
+        """The node this spawn is pinned to ("" for none). A pinned node is looked up first:
+        with a capacity provider strategy ECS would keep a task it cannot place PROVISIONING
+        (waiting for an instance that will never come) instead of refusing it."""
+        cluster = settings.task_cluster_name
+        node = self.home_node_for(home, cluster)
+        if not node or not isinstance(home, NodeHomeVolume):
+            return ""
+        if await gateway.find_container_instance(cluster, node) is None:
+            self._node_left(settings, node, home, progress)
+            return ""
+        return node
+
+    def _node_left(
+        self, settings: SpawnSettings, node: str, home: NodeHomeVolume, progress: ProgressLog
+    ) -> None:
         message = (
             f"Your home directory was on node {node}, which has left the cluster: your server "
             "starts on another node, with that node's copy of your home directory"
         )
         self.log.warning("%s (%s, user %s)", message, home.path, self._log_name)
         progress.add(8, message)
-        self.forget_home_node(home)
+        self.forget_home_node(home, settings.task_cluster_name)
 
     async def _run_task(
         self,

@@ -32,8 +32,8 @@ class SecretsConfig(LoggingConfigurable):
         definition's, required, checked at the first spawn) needs
         secretsmanager:GetSecretValue or ssm:GetParameters (and kms:Decrypt for a customer
         key) on them. A secret that cannot be read fails the spawn with ECS's reason. Names
-        and ARNs are checked when the hub starts; names may not start with JUPYTERHUB_ or
-        JPY_. May be set per profile: a profile's dict is merged into this one (a name set
+        and ARNs are checked when the hub starts; names may not start with ``JUPYTERHUB_`` or
+        ``JPY_``. May be set per profile: a profile's dict is merged into this one (a name set
         to None there removes it; ``secrets: None`` removes them all).""",
     )
 

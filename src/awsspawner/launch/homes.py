@@ -77,6 +77,17 @@ NODE_MAX_COMPONENTS = 16
 #: ``:`` separates a Docker bind's source from its target; the rest as for EFS.
 _NODE_FORBIDDEN = _EFS_FORBIDDEN | {":", "\0", "\\"}
 
+#: The node's own directories: no node home may be made inside the first, nor directly in the
+#: second (under ``/var/{username}`` a user called ``lib`` would get the node's ``/var/lib``).
+_SYSTEM_ROOTS = frozenset(
+    {"etc", "usr", "bin", "sbin", "lib", "lib32", "lib64", "boot", "dev", "proc", "sys", "run",
+     "root", "snap", "tmp"}
+)  # fmt: skip
+_SYSTEM_DIRECTORIES = frozenset(
+    {"/var/lib", "/var/log", "/var/run", "/var/cache", "/var/spool", "/var/mail",
+     "/var/backups", "/var/opt", "/var/local", "/var/" + "tmp"}
+)  # fmt: skip
+
 #: The container of a node home's revision that gives a new home to its owner.
 HOME_OWNER_CONTAINER = "awsspawner-home-owner"
 #: Where that container sees the home (it works on its working directory: see NodeHomeVolume).
@@ -127,8 +138,24 @@ class HomeTemplate:
 
     @classmethod
     def parse_node(cls, template: str, key: str = "node_home_directory") -> HomeTemplate:
-        """Check a node home template (a directory on each node's disk)."""
-        return cls._parse(template, key, NODE_MAX_PATH, NODE_MAX_COMPONENTS, _NODE_FORBIDDEN, "")
+        """Check a node home template (a directory on each node's disk). Its names must live
+        in a directory of their own: under ``/var/{username}`` a user called ``lib`` would
+        get the node's ``/var/lib``."""
+        parsed = cls._parse(template, key, NODE_MAX_PATH, NODE_MAX_COMPONENTS, _NODE_FORBIDDEN, "")
+        fixed = []
+        for text, placeholder in parsed.components:
+            if placeholder:
+                break
+            fixed.append(text)
+        parent = "/" + "/".join(fixed)
+        if len(fixed) < 2 or fixed[0] in _SYSTEM_ROOTS or parent in _SYSTEM_DIRECTORIES:
+            raise ConfigurationError(
+                key,
+                f"{template!r} puts users' names in {parent}, where a name could be a "
+                "directory the node already has; use a directory of their own, at least two "
+                "levels deep and outside the system's, like '/srv/jupyterhub/{username}'",
+            )
+        return parsed
 
     @classmethod
     def _parse(
@@ -359,10 +386,15 @@ class HomeVolume:
         return None
 
 
-#: Gives a node home to its owner when Docker has just created it (owned by root), and never
-#: touches a home that exists: one ``stat`` on every later start. It works on ``.``, the
-#: container's working directory (the home), so it needs no path of its own.
-_CHOWN_NEW_HOME = 'if [ "$(stat -c %u .)" = 0 ]; then chown {uid}:{gid} . && chmod {mode} .; fi'
+#: Gives a node home to its owner when Docker has just created it (owned by root and empty),
+#: and never touches a directory that exists: one ``stat`` on every later start. Root-owned
+#: but not empty is someone else's directory (a template that collides with one): left as it
+#: is. It works on ``.``, the container's working directory (the home), so it needs no path
+#: of its own.
+_CHOWN_NEW_HOME = (
+    'if [ "$(stat -c %u .)" = 0 ] && [ -z "$(ls -A .)" ]; then '
+    "chown {uid}:{gid} . && chmod {mode} .; fi"
+)
 
 
 @dataclass(frozen=True)
@@ -418,8 +450,9 @@ class NodeHomeVolume:
         if not task_memory:
             # Without a task-level memory, ECS on EC2 requires one for each container.
             helper["memoryReservation"] = 32
-        if notebook.get("logConfiguration"):
-            helper["logConfiguration"] = notebook["logConfiguration"]
+        for key in ("logConfiguration", "repositoryCredentials"):  # same image, same pull
+            if notebook.get(key):
+                helper[key] = notebook[key]
         return [helper]
 
     def depends_on(self) -> dict[str, str]:

@@ -230,6 +230,8 @@ def _check_token_file(
 
 
 def _check_secrets(settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> None:
+    if not isinstance(settings.task_role_arn, str) or "{" in settings.task_role_arn:
+        raise ValueError("task_role_arn must be resolved to an ARN before the request")
     if not settings.secrets:
         return
     if not (settings.execution_role_arn or taskdef.execution_role_arn):
@@ -238,8 +240,6 @@ def _check_secrets(settings: SpawnSettings, taskdef: TaskDefinitionInfo) -> None
             "is required with c.AWSSpawner.secrets: the ECS agent fetches secrets with the "
             f"task execution role, and {taskdef.arn} names none",
         )
-    if not isinstance(settings.task_role_arn, str):
-        raise ValueError("task_role_arn must be resolved to an ARN before the request")
 
 
 def build_run_task_request(

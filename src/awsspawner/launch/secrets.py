@@ -48,9 +48,12 @@ def check_secrets(value: Any, key: str = "secrets") -> dict[str, str]:
         if not isinstance(arn, str) or not (
             _SECRETS_MANAGER.match(arn) or _SSM_PARAMETER.match(arn)
         ):
+            # Never the value itself: an administrator may have pasted the secret.
+            what = "a string" if isinstance(arn, str) else type(arn).__name__
             raise ConfigurationError(
                 key,
-                f"{name}: {str(arn)[:200]!r} is not the ARN of a Secrets Manager secret "
+                f"{name}: the value ({what} of {len(str(arn))} characters, not shown) is not "
+                "the ARN of a Secrets Manager secret "
                 "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME) or an SSM parameter "
                 "(arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)",
             )
