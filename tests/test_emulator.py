@@ -12,8 +12,9 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
+from awsspawner.tools.cluster_query import ExpressionError, matches
+
 from .emulator.launcher import Emulator, http
-from .emulator.placement import ExpressionError, matches
 from .helpers import http_status, pid_alive
 
 CLUSTER = "emulated"

@@ -3,7 +3,9 @@
 Subcommands, each living with its tool:
 
 * ``awsspawner homes prepare|list|forget``: users' persistent homes
-  (:mod:`awsspawner.tools.homes`).
+  (:mod:`awsspawner.tools.homes`);
+* ``awsspawner doctor``: the configuration checked against the AWS account
+  (:mod:`awsspawner.tools.doctor`).
 
 Every subcommand reads the hub's ``jupyterhub_config.py`` (``-f``, default
 ``./jupyterhub_config.py``, as ``jupyterhub`` does) and uses AWS credentials the way the
@@ -25,6 +27,7 @@ import aiohttp
 
 from .aws.clients import close_shared_clients
 from .errors import AWSError
+from .tools.doctor import Doctor, render
 from .tools.homes import (
     ProgressBar,
     forget_user,
@@ -34,7 +37,7 @@ from .tools.homes import (
     table,
     targets,
 )
-from .tools.hub_config import CommandError, HubConfig
+from .tools.hub_config import BASE, CommandError, HubConfig
 from .tools.reaper import HubAPI, HubViewError
 
 __all__ = ["main"]
@@ -66,6 +69,25 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--log-level", default="WARNING")
     commands = top.add_subparsers(dest="command", required=True)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the configuration against the AWS account (read-only)",
+        description="For the configuration and every profile, ask AWS what a spawn needs; "
+        "one line per check (OK, WARN, FAIL); exit status 1 on any FAIL.",
+    )
+    _config_argument(doctor)
+    doctor.add_argument("--json", action="store_true", help="JSON instead of lines")
+    doctor.add_argument(
+        "--hub-role-arn",
+        default="",
+        metavar="ARN",
+        help="the hub's IAM role, whose permissions to simulate (iam:SimulatePrincipalPolicy)",
+    )
+    doctor.add_argument(
+        "--profile", action="append", default=[], metavar="SLUG",
+        help="check only these profiles (repeatable; default: the configuration and every one)",
+    )  # fmt: skip
 
     homes = commands.add_parser("homes", help="users' persistent homes")
     actions = homes.add_subparsers(dest="action", required=True)
@@ -191,9 +213,18 @@ async def _forget(args: argparse.Namespace, config: HubConfig) -> int:
     return 0
 
 
+async def _doctor(args: argparse.Namespace, config: HubConfig) -> int:
+    profiles = list(args.profile) or await config.profile_slugs() or [BASE]
+    checks = await Doctor(config, hub_role_arn=args.hub_role_arn).run(profiles)
+    print(render(checks, args.json))
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
+
+
 async def _run(args: argparse.Namespace) -> int:
     try:
         config = HubConfig(args.config)
+        if args.command == "doctor":
+            return await _doctor(args, config)
         actions: dict[str, Any] = {"prepare": _prepare, "list": _list, "forget": _forget}
         return int(await actions[args.action](args, config))
     finally:

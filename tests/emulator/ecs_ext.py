@@ -37,7 +37,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import InvalidParameterException
 
-from .placement import INSTANCE_ID, ExpressionError, matches
+from awsspawner.tools.cluster_query import INSTANCE_ID, ExpressionError, matches
 
 __all__ = ["STATE", "install"]
 

@@ -1,4 +1,7 @@
-"""ECS's cluster query language, the part placement constraints use, for the emulator.
+"""ECS's cluster query language, the part placement constraints use.
+
+Used by ``awsspawner doctor`` (does any node satisfy a profile's placement constraints?) and
+by the test suite's emulator (which nodes may take a task), so both read expressions alike.
 
 Supported: ``attribute:NAME OP VALUE`` (or ``ec2InstanceId OP VALUE``, the node's instance id,
 ``i-...`` or ``mi-...``) with OP one of ``==``, ``!=``, ``=~`` (regular
