@@ -1,0 +1,57 @@
+"""``awsspawner doctor``: check a hub's configuration against the AWS account, read-only.
+
+For the configuration and each of its profiles it asks AWS what a spawn would need, and
+reports one line per check: OK, WARN (cannot be known from here, or works with a caveat) or
+FAIL (a spawn would fail), what it found, how to fix it, and the ``c.AWSSpawner.<key>``
+involved. Nothing is created or changed, and nothing that holds a secret value is read
+(DescribeSecret and DescribeParameters, never GetSecretValue or GetParameter; the node address
+check never sends an SSM command).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..hub_config import HubConfig
+from .anywhere import AnywhereChecks
+from .ecs import EcsChecks
+from .iam import IamChecks
+from .network import NetworkChecks
+from .report import Check, render
+from .storage import StorageChecks
+
+__all__ = ["Check", "Doctor", "render"]
+
+
+class Doctor(EcsChecks, NetworkChecks, IamChecks, AnywhereChecks, StorageChecks):
+    """Runs every check for one configuration (see the module docstring)."""
+
+    def __init__(self, config: HubConfig, *, hub_role_arn: str = "") -> None:
+        self.config = config
+        self.hub_role_arn = hub_role_arn
+        self.checks: list[Check] = []
+        self._seen: set[tuple[str, str, str]] = set()
+        self._spawner = config.spawner("awsspawner-doctor")
+        self._cluster_arns: set[str] = set()
+
+    async def run(self, profiles: Sequence[str]) -> list[Check]:
+        targets = []
+        for profile in profiles:
+            settings = await self.config.settings(self._spawner, profile)
+            targets.append((profile, settings))
+        region = targets[0][1].aws_region
+        if not await self._identity(region):
+            return self.checks
+        for profile, settings in targets:
+            await self._cluster(profile, settings)
+            description = await self._task_definition(profile, settings)
+            if description is not None:
+                self._request(profile, settings, description)
+            if settings.launch.network != "no-awsvpc" and settings.task_subnets:
+                await self._network(profile, settings, description)
+            await self._roles(profile, settings, description)
+            if settings.launch.is_external:
+                await self._anywhere(profile, settings)
+            await self._storage(profile, settings)
+        await self._hub_role(region)
+        return self.checks
