@@ -281,6 +281,19 @@ def _token_bucket_missing(emulator: Emulator, account: Account) -> None:
     )
 
 
+def _placement_on_default_fargate(emulator: Emulator, account: Account) -> None:
+    emulator.client("ecs").put_cluster_capacity_providers(
+        cluster=CLUSTER,
+        capacityProviders=["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}],
+    )
+    account.extra = """c.AWSSpawner.profile_list.append({
+    "display_name": "Default", "slug": "default-strategy",
+    "spawner_override": {"launch_type": [], "placement_constraints": [
+        {"type": "memberOf", "expression": "attribute:ecs.instance-type =~ g5.*"}]},
+})"""
+
+
 MISTAKES: list[tuple[Callable[[Emulator, Account], None], str, str]] = [
     (_no_spot, "[spot] capacity providers: FARGATE_SPOT not attached", "launch_type"),
     (_wrong_container, "notebook container", "task_container_name"),
@@ -296,6 +309,8 @@ MISTAKES: list[tuple[Callable[[Emulator, Account], None], str, str]] = [
     (_no_gpu_node, "[gpu] placement constraints: no registered node", "placement_constraints"),
     (_security_group_gone, "security groups", "task_security_groups"),
     (_token_bucket_missing, "token bucket: no-such-bucket", "api_token_bucket"),
+    # The cluster's default strategy is Fargate: ECS refuses placement constraints there.
+    (_placement_on_default_fargate, "placement constraints on Fargate", "placement_constraints"),
 ]
 
 
@@ -315,4 +330,5 @@ def test_each_planted_mistake_gives_its_fail_line(
     assert done.returncode == 1, done.stdout + done.stderr
     failed = [line for line in lines(done, "FAIL") if expected in line]
     assert failed, done.stdout
-    assert f"(c.AWSSpawner.{key})" in failed[0], failed[0]
+    if key:
+        assert f"(c.AWSSpawner.{key})" in failed[0], failed[0]

@@ -11,6 +11,7 @@ check never sends an SSM command).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..hub_config import HubConfig
 from .anywhere import AnywhereChecks
@@ -33,6 +34,8 @@ class Doctor(EcsChecks, NetworkChecks, IamChecks, AnywhereChecks, StorageChecks)
         self._seen: set[tuple[str, str, str]] = set()
         self._spawner = config.spawner("awsspawner-doctor")
         self._cluster_arns: set[str] = set()
+        self._cluster_defaults: dict[str, list[dict[str, Any]]] = {}
+        self._revision_tags: dict[str, list[dict[str, str]]] = {}
 
     async def run(self, profiles: Sequence[str]) -> list[Check]:
         targets = []

@@ -8,7 +8,8 @@ from typing import Any
 
 from ...errors import AWSError, ConfigurationError
 from ...launch.run_task import SpawnIdentity, build_run_task_request
-from ...launch.spawn_settings import SpawnSettings, fargate_memory_choices
+from ...launch.spawn_settings import FARGATE_PROVIDERS, SpawnSettings, fargate_memory_choices
+from ...launch.tags import MAX_TAGS
 from ...launch.task_definitions import TaskDefinitionInfo
 from ...launch.token_file import FROM_S3, token_file_for
 from .report import FAIL, OK, Check, Findings, code_of
@@ -59,6 +60,7 @@ class EcsChecks(Findings):
             return
         cluster = found[0]
         self._cluster_arns.add(str(cluster.get("clusterArn") or ""))
+        self._cluster_defaults[name] = list(cluster.get("defaultCapacityProviderStrategy") or [])
         self.add(Check(OK, "cluster", f"{name} is ACTIVE", profile=profile))
         attached = set(cluster.get("capacityProviders") or [])
         needed = set(settings.launch.providers)
@@ -111,7 +113,11 @@ class EcsChecks(Findings):
         key = "task_definition_arn" if settings.task_definition_arn else "task_definition_family"
         try:
             answer = await self.call(
-                "ecs", settings.aws_region, "DescribeTaskDefinition", taskDefinition=name
+                "ecs",
+                settings.aws_region,
+                "DescribeTaskDefinition",
+                taskDefinition=name,
+                include=["TAGS"],
             )
         except AWSError as exc:
             self.add(
@@ -127,6 +133,7 @@ class EcsChecks(Findings):
             return None
         description: dict[str, Any] = answer["taskDefinition"]
         arn = description["taskDefinitionArn"]
+        self._revision_tags[arn] = list(answer.get("tags") or [])
         if description.get("status") != "ACTIVE":
             self.add(
                 Check(
@@ -216,25 +223,50 @@ class EcsChecks(Findings):
                 client_token="0" * 32,
                 token_file=token_file,
             )
-            problems = _model_problems("ecs", "RunTask", request)
+            problems = [(text, "") for text in _model_problems("ecs", "RunTask", request)]
+            problems += self._ecs_rules(settings, request, taskdef)
         except ConfigurationError as exc:
             self.add(
                 Check(FAIL, "RunTask request", exc.problem, "fix that setting", exc.key, profile)
             )
             return
-        if problems:
-            self.add(
-                Check(
-                    FAIL,
-                    "RunTask request",
-                    "; ".join(problems)[:500],
-                    "fix the settings it names",
-                    "",
-                    profile,
+        for text, key in problems:
+            self.add(Check(FAIL, "RunTask request", text[:500], "fix the setting", key, profile))
+        if not problems:
+            self.add(Check(OK, "RunTask request", "valid for ECS's API", profile=profile))
+
+    def _ecs_rules(
+        self, settings: SpawnSettings, request: dict[str, Any], taskdef: TaskDefinitionInfo
+    ) -> list[tuple[str, str]]:
+        """ECS's RunTask rules that depend on the account: where the cluster's default
+        strategy sends a task, and the tags propagateTags copies from the revision."""
+        strategy = request.get("capacityProviderStrategy") or self._cluster_defaults.get(
+            settings.task_cluster_name, []
+        )
+        providers = {str(item.get("capacityProvider")) for item in strategy}
+        fargate = request.get("launchType") == "FARGATE" or (
+            not request.get("launchType") and bool(providers) and providers <= FARGATE_PROVIDERS
+        )
+        problems: list[tuple[str, str]] = []
+        awsvpc = (request.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+        if awsvpc.get("assignPublicIp") == "ENABLED" and not fargate:
+            problems.append(("a public IP outside Fargate, which ECS refuses", "assign_public_ip"))
+        if request.get("placementConstraints") and fargate:
+            problems.append(
+                ("placement constraints on Fargate, which ECS refuses", "placement_constraints")
+            )
+        tags = {t["key"] for t in request.get("tags") or []}
+        if request.get("propagateTags") == "TASK_DEFINITION":
+            tags |= {t["key"] for t in self._revision_tags.get(taskdef.arn, [])}
+        if len(tags) > MAX_TAGS:
+            problems.append(
+                (
+                    f"{len(tags)} tags with those propagate_tags copies from the revision; ECS "
+                    f"allows {MAX_TAGS}",
+                    "task_tags",
                 )
             )
-        else:
-            self.add(Check(OK, "RunTask request", "valid for ECS's API", profile=profile))
+        return problems
 
 
 def _model_problems(service: str, operation: str, params: dict[str, Any]) -> list[str]:

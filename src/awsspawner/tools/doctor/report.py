@@ -56,6 +56,8 @@ class Findings:
     _seen: set[tuple[str, str, str]]
     _spawner: Any
     _cluster_arns: set[str]
+    _cluster_defaults: dict[str, list[dict[str, Any]]]
+    _revision_tags: dict[str, list[dict[str, str]]]
     hub_role_arn: str
 
     def add(self, check: Check) -> None:
