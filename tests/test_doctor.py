@@ -259,6 +259,13 @@ def _secret_gone(emulator: Emulator, account: Account) -> None:
     )
 
 
+def _secret_scheduled_for_deletion(emulator: Emulator, account: Account) -> None:
+    # The console's delete: the secret still answers DescribeSecret for 7 to 30 days.
+    emulator.client("secretsmanager").delete_secret(
+        SecretId=account.values["secrets"]["DB"], RecoveryWindowInDays=7
+    )
+
+
 def _parameter_gone(emulator: Emulator, account: Account) -> None:
     emulator.client("ssm").delete_parameter(Name="/team/key")
 
@@ -304,6 +311,7 @@ MISTAKES: list[tuple[Callable[[Emulator, Account], None], str, str]] = [
     (_fargate_size, "cpu 256 / memory 4096", "task_definition_family"),
     (_no_mount_target, "EFS mount targets", "efs_file_system_id"),
     (_secret_gone, "secret: DB", "secrets"),
+    (_secret_scheduled_for_deletion, "ScheduledForDeletion", "secrets"),
     (_parameter_gone, "secret: KEY", "secrets"),
     (_execution_role_gone, "execution role", "execution_role_arn"),
     (_no_gpu_node, "[gpu] placement constraints: no registered node", "placement_constraints"),

@@ -86,7 +86,8 @@ def parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument(
         "--profile", action="append", default=[], metavar="SLUG",
-        help="check only these profiles (repeatable; default: the configuration and every one)",
+        help="check only these profiles (repeatable; default: every profile, or the "
+        "configuration itself when it has none)",
     )  # fmt: skip
 
     homes = commands.add_parser("homes", help="users' persistent homes")

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hub_config import HubConfig
+from ..hub_config import CommandError, HubConfig
 from .anywhere import AnywhereChecks
 from .ecs import EcsChecks
 from .iam import IamChecks
 from .network import NetworkChecks
-from .report import Check, render
+from .report import FAIL, Check, render
 from .storage import StorageChecks
 
 __all__ = ["Check", "Doctor", "render"]
@@ -32,7 +32,7 @@ class Doctor(EcsChecks, NetworkChecks, IamChecks, AnywhereChecks, StorageChecks)
         self.hub_role_arn = hub_role_arn
         self.checks: list[Check] = []
         self._seen: set[tuple[str, str, str]] = set()
-        self._spawner = config.spawner("awsspawner-doctor")
+        self._spawner = config.spawner("awsspawner-command")  # as profile_slugs() sees it
         self._cluster_arns: set[str] = set()
         self._cluster_defaults: dict[str, list[dict[str, Any]]] = {}
         self._revision_tags: dict[str, list[dict[str, str]]] = {}
@@ -40,21 +40,29 @@ class Doctor(EcsChecks, NetworkChecks, IamChecks, AnywhereChecks, StorageChecks)
     async def run(self, profiles: Sequence[str]) -> list[Check]:
         targets = []
         for profile in profiles:
-            settings = await self.config.settings(self._spawner, profile)
+            try:
+                settings = await self.config.settings(self._spawner, profile)
+            except CommandError as exc:
+                self.add(Check(FAIL, "configuration", str(exc), "fix it", "", profile))
+                continue
             targets.append((profile, settings))
+        if not targets:
+            return self.checks
         region = targets[0][1].aws_region
-        if not await self._identity(region):
+        if not await self.guarded("credentials", "", self._identity(region)):
             return self.checks
         for profile, settings in targets:
-            await self._cluster(profile, settings)
-            description = await self._task_definition(profile, settings)
+            cluster = await self.guarded("cluster", profile, self._cluster(profile, settings))
+            description = await self.guarded(
+                "task definition", profile, self._task_definition(profile, settings)
+            )
             if description is not None:
                 self._request(profile, settings, description)
             if settings.launch.network != "no-awsvpc" and settings.task_subnets:
-                await self._network(profile, settings, description)
-            await self._roles(profile, settings, description)
-            if settings.launch.is_external:
-                await self._anywhere(profile, settings)
-            await self._storage(profile, settings)
-        await self._hub_role(region)
+                await self.guarded("network", profile, self._network(profile, settings))
+            await self.guarded("roles", profile, self._roles(profile, settings, description))
+            if settings.launch.is_external and cluster:
+                await self.guarded("ECS Anywhere", profile, self._anywhere(profile, settings))
+            await self.guarded("storage", profile, self._storage(profile, settings))
+        await self.guarded("hub permissions", "", self._hub_role(region, targets))
         return self.checks

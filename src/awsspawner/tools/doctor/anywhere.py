@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,12 @@ from .report import FAIL, OK, WARN, Check, Findings
 
 __all__ = ["AnywhereChecks"]
 
+#: Cluster query language the doctor's reader does not evaluate (it would misread it).
+_BEYOND_THE_READER = re.compile(
+    r"&&|\|\||[()]|!in\b|!exists|\b(equals|not_equals|matches|agentConnected|agentVersion|"
+    r"registeredAt|runningTasksCount|task:group)\b"
+)
+
 
 class AnywhereChecks(Findings):
     """Checks of ECS Anywhere: registered nodes, their SSM agents, placement, addresses."""
@@ -20,22 +27,33 @@ class AnywhereChecks(Findings):
 
     async def _anywhere(self, profile: str, settings: SpawnSettings) -> None:
         region, cluster = settings.aws_region, settings.task_cluster_name
-        arns = (await self.call("ecs", region, "ListContainerInstances", cluster=cluster)).get(
-            "containerInstanceArns"
-        ) or []
+        arns: list[str] = []
+        token = None
+        while True:
+            page = await self.call(
+                "ecs", region, "ListContainerInstances", cluster=cluster,
+                **({"nextToken": token} if token else {}),
+            )  # fmt: skip
+            arns.extend(page.get("containerInstanceArns") or [])
+            token = page.get("nextToken")
+            if not token:
+                break
         nodes = []
-        if arns:
+        for start in range(0, len(arns), 100):
             answer = await self.call(
                 "ecs",
                 region,
                 "DescribeContainerInstances",
                 cluster=cluster,
-                containerInstances=arns[:100],
+                containerInstances=arns[start : start + 100],
             )
-            nodes = [
+            nodes += [
                 n
                 for n in answer.get("containerInstances") or []
                 if str(n.get("ec2InstanceId", "")).startswith("mi-")
+                # Only nodes ECS would place on: registered, not draining, agent connected.
+                and n.get("status") == "ACTIVE"
+                and n.get("agentConnected", True)
             ]
         if not nodes:
             self.add(
@@ -53,21 +71,22 @@ class AnywhereChecks(Findings):
         await self._placement(profile, settings, nodes)
         await self._node_addresses(profile, settings, nodes)
         pings: dict[str, str] = {}
-        token = None
-        while True:
-            answer = await self.call(
-                "ssm",
-                region,
-                "DescribeInstanceInformation",
-                Filters=[{"Key": "InstanceIds", "Values": ids[:50]}],
-                MaxResults=50,
-                **({"NextToken": token} if token else {}),
-            )
-            for item in answer.get("InstanceInformationList") or []:
-                pings[str(item["InstanceId"])] = str(item.get("PingStatus") or "")
-            token = answer.get("NextToken")
-            if not token:
-                break
+        for start in range(0, len(ids), 50):  # the filter takes at most 100 values
+            token = None
+            while True:
+                answer = await self.call(
+                    "ssm",
+                    region,
+                    "DescribeInstanceInformation",
+                    Filters=[{"Key": "InstanceIds", "Values": ids[start : start + 50]}],
+                    MaxResults=50,
+                    **({"NextToken": token} if token else {}),
+                )
+                for item in answer.get("InstanceInformationList") or []:
+                    pings[str(item["InstanceId"])] = str(item.get("PingStatus") or "")
+                token = answer.get("NextToken")
+                if not token:
+                    break
         offline = [i for i in ids if pings.get(i) != "Online"]
         if offline:
             self.add(
@@ -147,6 +166,14 @@ class AnywhereChecks(Findings):
         ]
         if not expressions:
             return
+        beyond = [e for e in expressions if _BEYOND_THE_READER.search(e)]
+        if beyond:
+            self.add(
+                Check(WARN, "placement constraints", f"not evaluated here: {beyond[0]}",
+                      "the doctor reads attribute comparisons joined by and/or",
+                      "placement_constraints", profile)
+            )  # fmt: skip
+            return
         fitting = []
         for node in nodes:
             attributes = {
@@ -156,13 +183,14 @@ class AnywhereChecks(Findings):
             try:
                 if all(matches(e, attributes) for e in expressions):
                     fitting.append(attributes[INSTANCE_ID])
-            except ExpressionError as exc:
+            except (ExpressionError, re.error) as exc:
                 self.add(
                     Check(
-                        FAIL,
+                        WARN,
                         "placement constraints",
-                        f"cannot be read: {exc}",
-                        "write it in ECS's cluster query language",
+                        f"not evaluated here ({exc})",
+                        "the doctor reads attribute comparisons joined by and/or; ECS may "
+                        "still accept this expression",
                         "placement_constraints",
                         profile,
                     )

@@ -4,6 +4,7 @@ and the RunTask request each profile would send."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from ...errors import AWSError, ConfigurationError
@@ -42,7 +43,8 @@ class EcsChecks(Findings):
 
     # ------------------------------------------------------------------------ cluster
 
-    async def _cluster(self, profile: str, settings: SpawnSettings) -> None:
+    async def _cluster(self, profile: str, settings: SpawnSettings) -> bool:
+        """True when the cluster exists (the checks that list its nodes need it)."""
         name = settings.task_cluster_name
         answer = await self.call("ecs", settings.aws_region, "DescribeClusters", clusters=[name])
         found = [c for c in answer.get("clusters") or [] if c.get("status") == "ACTIVE"]
@@ -57,7 +59,7 @@ class EcsChecks(Findings):
                     profile,
                 )
             )
-            return
+            return False
         cluster = found[0]
         self._cluster_arns.add(str(cluster.get("clusterArn") or ""))
         self._cluster_defaults[name] = list(cluster.get("defaultCapacityProviderStrategy") or [])
@@ -103,6 +105,7 @@ class EcsChecks(Findings):
                     profile,
                 )
             )
+        return True
 
     # ---------------------------------------------------------------- task definition
 
@@ -278,4 +281,7 @@ def _model_problems(service: str, operation: str, params: dict[str, Any]) -> lis
     shape = model.operation_model(operation).input_shape
     assert shape is not None  # every ECS operation takes input
     report = ParamValidator().validate(params, shape)
-    return [str(error) for error in report.errors] if report.has_errors() else []
+    if not report.has_errors():
+        return []
+    # botocore's messages quote the bad value, which may be a configured secret: cut it.
+    return [re.sub(r", value: .*", " (value not shown)", str(error)) for error in report.errors]

@@ -16,9 +16,7 @@ class NetworkChecks(Findings):
 
     # ------------------------------------------------------------------------ network
 
-    async def _network(
-        self, profile: str, settings: SpawnSettings, description: dict[str, Any] | None
-    ) -> None:
+    async def _network(self, profile: str, settings: SpawnSettings) -> None:
         region = settings.aws_region
         vpcs: dict[str, str] = {}
         try:
@@ -86,7 +84,10 @@ class NetworkChecks(Findings):
         port = int(self._spawner.port)
         allowed = any(
             permission.get("IpProtocol") == "-1"
-            or permission.get("FromPort", 0) <= port <= permission.get("ToPort", -1)
+            or (
+                permission.get("IpProtocol") in ("tcp", "6")
+                and permission.get("FromPort", 0) <= port <= permission.get("ToPort", -1)
+            )
             for group in groups
             for permission in group.get("IpPermissions") or []
         )

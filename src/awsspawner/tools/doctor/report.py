@@ -49,6 +49,13 @@ def code_of(exc: Exception) -> str:
     return type(exc).__name__
 
 
+#: Error codes that mean the doctor's own identity may not make a call: nothing is known then.
+ACCESS_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+     "UnauthorizedException", "Forbidden", "403"}
+)  # fmt: skip
+
+
 class Findings:
     """The checks found so far, and AWS as the spawner's own clients reach it."""
 
@@ -61,11 +68,33 @@ class Findings:
     hub_role_arn: str
 
     def add(self, check: Check) -> None:
+        if check.status == FAIL and any(check.found.endswith(": " + c) for c in ACCESS_CODES):
+            # Refused to the doctor, not missing: say that nothing could be checked.
+            check = Check(
+                WARN,
+                check.check,
+                check.found + " (the doctor's own credentials may not ask: not checked)",
+                "let the doctor's identity make this read-only call (see docs/doctor.md)",
+                check.key,
+                check.profile,
+            )
         # The same finding for several profiles is said once, for the first of them.
         key = (check.status, check.check, check.found)
         if key not in self._seen:
             self._seen.add(key)
             self.checks.append(check)
+
+    async def guarded(self, group: str, profile: str, checks: Awaitable[Any]) -> Any:
+        """Run one group of checks; an answer it did not expect ends that group with a line
+        saying so, never the report."""
+        try:
+            return await checks
+        except Exception as exc:
+            self.add(
+                Check(FAIL, group, f"could not be checked: {code_of(exc)}",
+                      "see the message; run the doctor again", "", profile)
+            )  # fmt: skip
+            return None
 
     async def client(self, service: str, region: str) -> Any:
         return await self._spawner.aws_client(service, region)

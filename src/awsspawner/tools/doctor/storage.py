@@ -86,38 +86,44 @@ class StorageChecks(Findings):
             else:
                 self.add(Check(OK, "token bucket", settings.api_token_bucket, profile=profile))
         for name, arn in sorted(settings.secrets.items()):
-            try:
-                if ":secretsmanager:" in arn:
-                    await self.call(
-                        "secretsmanager",
-                        region,
-                        "DescribeSecret",
-                        SecretId=":".join(arn.split(":")[:7]),
-                    )
-                else:
-                    parameter = arn.split(":parameter", 1)[1]
+            await self._secret(profile, name, arn)
+
+    async def _secret(self, profile: str, name: str, arn: str) -> None:
+        """One secret exists and is not scheduled for deletion: its metadata only, in the
+        ARN's own region (ECS takes ARNs of other regions)."""
+        region = arn.split(":")[3]
+        try:
+            if ":secretsmanager:" in arn:
+                answer = await self.call(
+                    "secretsmanager",
+                    region,
+                    "DescribeSecret",
+                    SecretId=":".join(arn.split(":")[:7]),
+                )
+                if answer.get("DeletedDate"):
+                    raise AWSError("scheduled for deletion", operation="DescribeSecret",
+                                   code="ScheduledForDeletion")  # fmt: skip
+            else:
+                rest = arn.split(":parameter/", 1)[1]
+                parameter = "/" + rest if "/" in rest else rest  # SSM's naming of ARNs
+                found, token = False, None
+                while not found:
                     answer = await self.call(
                         "ssm",
                         region,
                         "DescribeParameters",
                         ParameterFilters=[{"Key": "Name", "Values": [parameter]}],
+                        **({"NextToken": token} if token else {}),
                     )
-                    if not answer.get("Parameters"):
-                        raise AWSError(
-                            "no such parameter",
-                            operation="DescribeParameters",
-                            code="ParameterNotFound",
-                        )
-            except AWSError as exc:
-                self.add(
-                    Check(
-                        FAIL,
-                        "secret",
-                        f"{name}: {arn}: {code_of(exc)}",
-                        "create it, or fix the ARN",
-                        "secrets",
-                        profile,
-                    )
-                )
-            else:
-                self.add(Check(OK, "secret", f"{name} exists", profile=profile))
+                    found = bool(answer.get("Parameters"))
+                    token = answer.get("NextToken")
+                    if not token:
+                        break
+                if not found:
+                    raise AWSError("no such parameter", operation="DescribeParameters",
+                                   code="ParameterNotFound")  # fmt: skip
+        except AWSError as exc:
+            self.add(Check(FAIL, "secret", f"{name}: {arn}: {code_of(exc)}",
+                           "create it, or fix the ARN", "secrets", profile))  # fmt: skip
+        else:
+            self.add(Check(OK, "secret", f"{name} exists", profile=profile))
