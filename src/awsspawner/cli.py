@@ -73,8 +73,9 @@ def parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser(
         "doctor",
         help="check the configuration against the AWS account (read-only)",
-        description="For the configuration and every profile, ask AWS what a spawn needs; "
-        "one line per check (OK, WARN, FAIL); exit status 1 on any FAIL.",
+        description="For every profile (or the configuration itself when it has none), ask "
+        "AWS, read-only, what a spawn needs; one line per check (OK, WARN, FAIL); exit status "
+        "1 on any FAIL.",
     )
     _config_argument(doctor)
     doctor.add_argument("--json", action="store_true", help="JSON instead of lines")
