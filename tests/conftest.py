@@ -252,17 +252,21 @@ def emulator(emulator_session: Emulator, monkeypatch: pytest.MonkeyPatch) -> Ite
     assert not left, f"processes left behind by this test: {left}"
 
 
+#: The small Fargate task definition of the ``fargate`` fixture (RegisterTaskDefinition kwargs).
+SMALL_FARGATE: dict[str, Any] = {
+    "family": FAMILY,
+    "networkMode": "awsvpc",
+    "requiresCompatibilities": ["FARGATE"],
+    "cpu": "256",
+    "memory": "512",
+    "containerDefinitions": [{"name": CONTAINER, "image": "img:1", "memory": 512}],
+}
+
+
 @pytest.fixture
 def fargate(emulator: Emulator) -> str:
     """A cluster with a small Fargate task definition; the emulator's loopback subnet."""
     ecs = emulator.client("ecs")
     ecs.create_cluster(clusterName=CLUSTER)
-    ecs.register_task_definition(
-        family=FAMILY,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": CONTAINER, "image": "img:1", "memory": 512}],
-    )
+    ecs.register_task_definition(**SMALL_FARGATE)
     return emulator.loopback_subnet()

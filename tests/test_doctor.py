@@ -7,8 +7,6 @@ that the doctor changed nothing)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import CLUSTER, CONTAINER, FAMILY
+from .conftest import CLUSTER, CONTAINER, FAMILY, fargate_task_definition
 from .emulator.launcher import Emulator
-from .test_homes_command import command
+from .test_homes_command import run_awsspawner
 
 EXECUTION_ROLE = "notebook-execution"
 TASK_ROLE = "notebook-task"
@@ -76,24 +74,11 @@ def iam_role(emulator: Emulator, name: str) -> str:
     return str(role["Role"]["Arn"])
 
 
-def fargate_definition(**changes: Any) -> dict[str, Any]:
-    definition: dict[str, Any] = {
-        "family": FAMILY,
-        "networkMode": "awsvpc",
-        "requiresCompatibilities": ["FARGATE"],
-        "cpu": "1024",
-        "memory": "2048",
-        "containerDefinitions": [{"name": CONTAINER, "image": "img:1", "memory": 2048}],
-    }
-    definition.update(changes)
-    return definition
-
-
 @pytest.fixture
 def account(emulator: Emulator) -> Account:
     ecs, ec2 = emulator.client("ecs"), emulator.client("ec2")
     ecs.create_cluster(clusterName=CLUSTER, capacityProviders=["FARGATE", "FARGATE_SPOT"])
-    ecs.register_task_definition(**fargate_definition())
+    ecs.register_task_definition(**fargate_task_definition())
     ecs.register_task_definition(
         family="anywhere",
         networkMode="bridge",
@@ -137,20 +122,7 @@ def account(emulator: Emulator) -> Account:
 def doctor(emulator: Emulator, account: Account, tmp_path: Path, *args: str) -> Any:
     config = tmp_path / "jupyterhub_config.py"
     config.write_text(CONFIG.format(extra=account.extra, **account.values))
-    environment = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": emulator.proxy_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-    return subprocess.run(
-        [*command(), "doctor", "-f", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
+    return run_awsspawner(emulator, ["doctor", "-f", str(config), *args])
 
 
 def lines(done: Any, status: str) -> list[str]:
@@ -239,13 +211,13 @@ def _no_such_cluster(emulator: Emulator, account: Account) -> None:
 
 def _bridge_for_fargate(emulator: Emulator, account: Account) -> None:
     emulator.client("ecs").register_task_definition(
-        **fargate_definition(networkMode="bridge", requiresCompatibilities=["EC2"])
+        **fargate_task_definition(networkMode="bridge", requiresCompatibilities=["EC2"])
     )
 
 
 def _fargate_size(emulator: Emulator, account: Account) -> None:
     emulator.client("ecs").register_task_definition(
-        **fargate_definition(cpu="256", memory="4096", requiresCompatibilities=["EC2"])
+        **fargate_task_definition(cpu="256", memory="4096", requiresCompatibilities=["EC2"])
     )
 
 

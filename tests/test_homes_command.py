@@ -55,7 +55,8 @@ def command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "awsspawner"]
 
 
-def run(emulator: Emulator, config: Path, *args: str, stdin: str | None = None) -> Any:
+def run_awsspawner(emulator: Emulator, argv: list[str], stdin: str | None = None) -> Any:
+    """``awsspawner ARGV`` as its own process, reaching AWS through the emulator's proxy."""
     environment = {
         **os.environ,
         "AWS_ENDPOINT_URL": emulator.proxy_url,
@@ -63,7 +64,7 @@ def run(emulator: Emulator, config: Path, *args: str, stdin: str | None = None) 
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
     return subprocess.run(
-        [*command(), *args[:2], "-f", str(config), *args[2:]],
+        [*command(), *argv],
         capture_output=True,
         text=True,
         env=environment,
@@ -71,6 +72,11 @@ def run(emulator: Emulator, config: Path, *args: str, stdin: str | None = None) 
         timeout=120,
         check=False,
     )
+
+
+def run(emulator: Emulator, config: Path, *args: str, stdin: str | None = None) -> Any:
+    """``awsspawner homes ACTION -f CONFIG ...``."""
+    return run_awsspawner(emulator, [*args[:2], "-f", str(config), *args[2:]], stdin)
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from awsspawner.launch.secrets import TaskSecrets
 from awsspawner.launch.task_definitions import derived_registration
 from awsspawner.launch.task_roles import RoleTemplate, is_role_arn
 
-from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner
+from .conftest import CLUSTER, CONTAINER, SMALL_FARGATE, make_spawner
 from .emulator import strict
 from .emulator.launcher import Emulator
-from .helpers import task_processes
+from .helpers import task_environment
 
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/db-AbCdEf"
 PARAMETER = "arn:aws:ssm:us-east-1:123456789012:parameter/team/api-key"
@@ -153,17 +153,10 @@ def test_a_role_template_that_cannot_work_is_refused_when_the_hub_starts(
 
 
 @pytest.fixture
-def fargate_with_secrets(emulator: Emulator) -> dict[str, str]:
-    ecs = emulator.client("ecs")
-    ecs.create_cluster(clusterName=CLUSTER)
-    ecs.register_task_definition(
-        family=FAMILY,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        executionRoleArn=EXECUTION_ROLE,
-        containerDefinitions=[{"name": CONTAINER, "image": "img:1", "memory": 512}],
+def fargate_with_secrets(emulator: Emulator, fargate: str) -> dict[str, str]:
+    # The family's newest revision: the small Fargate one, with an execution role.
+    emulator.client("ecs").register_task_definition(
+        **SMALL_FARGATE, executionRoleArn=EXECUTION_ROLE
     )
     emulator.add_agent(CLUSTER, fargate=True)
     secret = emulator.client("secretsmanager").create_secret(
@@ -172,7 +165,7 @@ def fargate_with_secrets(emulator: Emulator) -> dict[str, str]:
     ssm = emulator.client("ssm")
     ssm.put_parameter(Name="/team/api-key", Value="key-123-secret", Type="SecureString")
     parameter = ssm.get_parameter(Name="/team/api-key")["Parameter"]["ARN"]
-    return {"subnet": emulator.loopback_subnet(), "secret": secret, "parameter": parameter}
+    return {"subnet": fargate, "secret": secret, "parameter": parameter}
 
 
 def secret_spawner(setup: dict[str, str], user: str = "ann", **config: Any) -> Any:
@@ -192,13 +185,6 @@ def secret_spawner(setup: dict[str, str], user: str = "ann", **config: Any) -> A
     )
 
 
-def environment_of(arn: str) -> dict[str, str]:
-    (pid, *_) = task_processes(arn)
-    with open(f"/proc/{pid}/environ", "rb") as environ:
-        items = [i.split(b"=", 1) for i in environ.read().split(b"\0") if b"=" in i]
-    return {k.decode(): v.decode() for k, v in items}
-
-
 async def test_the_server_gets_the_values_and_the_role_the_hub_never_saw(
     emulator: Emulator, fargate_with_secrets: dict[str, str]
 ) -> None:
@@ -207,7 +193,7 @@ async def test_the_server_gets_the_values_and_the_role_the_hub_never_saw(
 
     spawner = secret_spawner(fargate_with_secrets, task_role_arn=role_of)
     await spawner.start()
-    environment = environment_of(spawner.task_arn)
+    environment = task_environment(spawner.task_arn)
     assert environment["DB_PASSWORD"] == "hunter2-but-longer"
     assert environment["API_KEY"] == "key-123-secret"
     assert environment["EMULATOR_TASK_ROLE_ARN"] == (
@@ -235,14 +221,7 @@ async def test_a_function_that_returns_no_role_arn_fails_the_spawn_before_aws(
 async def test_secrets_without_an_execution_role_fail_at_the_first_spawn(
     emulator: Emulator, fargate_with_secrets: dict[str, str]
 ) -> None:
-    emulator.client("ecs").register_task_definition(
-        family=FAMILY,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": CONTAINER, "image": "img:1", "memory": 512}],
-    )
+    emulator.client("ecs").register_task_definition(**SMALL_FARGATE)  # newest: no execution role
     spawner = secret_spawner(fargate_with_secrets)
     with pytest.raises(SpawnException, match=r"c\.AWSSpawner\.execution_role_arn"):
         await spawner.start()

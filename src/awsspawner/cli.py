@@ -146,9 +146,7 @@ async def _hub_users(url: str) -> list[str]:
 
 async def _prepare(args: argparse.Namespace, config: HubConfig) -> int:
     users = list(args.users or []) or await _hub_users(args.from_hub)
-    profiles = await targets(
-        config, args.profile, all_profiles=args.all_profiles, default="default-profile"
-    )
+    profiles = await targets(config, args.profile, all_profiles=args.all_profiles)
     total = len(dict.fromkeys(users)) * len(profiles)
     print(
         f"Preparing {total} homes ({len(users)} users; "
@@ -164,7 +162,7 @@ async def _prepare(args: argparse.Namespace, config: HubConfig) -> int:
 
 
 async def _list(args: argparse.Namespace, config: HubConfig) -> int:
-    profiles = await targets(config, args.profile, all_profiles=True, default="all")
+    profiles = await targets(config, args.profile, all_profiles=True)
     homes = await list_homes(config, profiles)
     if args.json:
         print(json.dumps([home.as_dict() for home in homes], indent=2))
@@ -174,7 +172,7 @@ async def _list(args: argparse.Namespace, config: HubConfig) -> int:
 
 
 async def _forget(args: argparse.Namespace, config: HubConfig) -> int:
-    profiles = await targets(config, args.profile, all_profiles=True, default="all")
+    profiles = await targets(config, args.profile, all_profiles=True)
     homes = [home for home in await list_homes(config, profiles) if home.user == args.user]
     if not homes:
         print(f"{args.user!r} has no home this hub made; nothing to forget", file=sys.stderr)

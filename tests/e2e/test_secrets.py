@@ -13,19 +13,11 @@ import json
 
 from demo.stack import CLUSTER, DEMO_SECRET_VALUES, HubStack
 
-from ..helpers import task_processes
+from ..helpers import task_environment
 from .hubclient import HubClient, tasks_of, wait_task_status
 from .test_hub import assert_stopped_cleanly, only_task, spawn_ready
 
 PROFILE = "fargate-secrets"
-
-
-def server_environment(arn: str) -> dict[str, str]:
-    """The environment of the task's first process (the notebook server)."""
-    (pid, *_) = task_processes(arn)
-    with open(f"/proc/{pid}/environ", "rb") as environ:
-        pairs = [item.split(b"=", 1) for item in environ.read().split(b"\0") if b"=" in item]
-    return {key.decode(): value.decode() for key, value in pairs}
 
 
 async def test_the_server_gets_the_secrets_that_aws_shows_only_as_arns(
@@ -36,7 +28,7 @@ async def test_the_server_gets_the_secrets_that_aws_shows_only_as_arns(
     for user in users:
         await spawn_ready(hub, user, profile=PROFILE)
         task = await only_task(stack, user)
-        environment = server_environment(task["taskArn"])
+        environment = task_environment(task["taskArn"])
         assert environment["DATABASE_PASSWORD"] == DEMO_SECRET_VALUES["DATABASE_PASSWORD"]
         assert environment["API_KEY"] == DEMO_SECRET_VALUES["API_KEY"]
         roles.append(environment["EMULATOR_TASK_ROLE_ARN"])

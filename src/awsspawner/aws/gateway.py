@@ -48,6 +48,7 @@ from ..launch.task_definitions import (
     is_current_derivation,
 )
 from ..loop_turns import turn
+from .paging import all_pages
 from .ratelimit import REGISTER_TASK_DEFINITION, RUN_AND_STOP_TASK, BucketLimits, TokenBucket
 
 __all__ = [
@@ -224,22 +225,23 @@ class ECSGateway:
         (by default: running, and stopped within the last hour or so)."""
         arns: list[str] = []
         for status in desired:
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {
-                    "cluster": cluster,
-                    "startedBy": started_by,
-                    "desiredStatus": status,
-                    "maxResults": 100,
-                }
-                if token:
-                    kwargs["nextToken"] = token
-                page = await self._call("ListTasks", kwargs, cluster=cluster)
-                arns.extend(page.get("taskArns") or [])
-                token = page.get("nextToken")
-                if not token:
-                    break
+            arns += await all_pages(
+                self._pager("ListTasks", cluster),
+                "taskArns",
+                cluster=cluster,
+                startedBy=started_by,
+                desiredStatus=status,
+                maxResults=100,
+            )
         return arns
+
+    def _pager(self, operation: str, cluster: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+        """``operation`` as a function of its parameters, for :func:`all_pages`."""
+
+        async def call(**params: Any) -> dict[str, Any]:
+            return await self._call(operation, params, cluster=cluster)
+
+        return call
 
     async def find_tagged_task(
         self, cluster: str, started_by: str, key: str, value: str
@@ -284,21 +286,13 @@ class ECSGateway:
         """The container instance of ``cluster`` on the node ``instance_id`` (i-... or mi-...),
         or None when no such node is registered: for a failed spawn only (it may list and
         describe every instance when ECS ignores the filter)."""
-        arns: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "cluster": cluster,
-                "filter": f"ec2InstanceId == {instance_id}",
-                "maxResults": 100,
-            }
-            if token:
-                kwargs["nextToken"] = token
-            page = await self._call("ListContainerInstances", kwargs, cluster=cluster)
-            arns.extend(page.get("containerInstanceArns") or [])
-            token = page.get("nextToken")
-            if not token:
-                break
+        arns = await all_pages(
+            self._pager("ListContainerInstances", cluster),
+            "containerInstanceArns",
+            cluster=cluster,
+            filter=f"ec2InstanceId == {instance_id}",
+            maxResults=100,
+        )
         if not arns:
             return None
         found = await self.describe_container_instances(cluster, arns)

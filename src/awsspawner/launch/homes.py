@@ -326,6 +326,11 @@ def home_directory(
     )
 
 
+def _home_mount(container_path: str) -> dict[str, Any]:
+    """A container's ``mountPoints`` entry for the home volume."""
+    return {"sourceVolume": HOME_VOLUME_NAME, "containerPath": container_path, "readOnly": False}
+
+
 @dataclass(frozen=True)
 class HomeVolume:
     """What a user's revision adds to the base revision: the access point, mounted."""
@@ -369,11 +374,7 @@ class HomeVolume:
 
     def mount_point(self) -> dict[str, Any]:
         """The notebook container's ``mountPoints`` entry."""
-        return {
-            "sourceVolume": HOME_VOLUME_NAME,
-            "containerPath": self.mount_path,
-            "readOnly": False,
-        }
+        return _home_mount(self.mount_path)
 
     def helper_containers(
         self, notebook: Mapping[str, Any], *, task_memory: bool
@@ -402,7 +403,7 @@ class NodeHomeVolume:
     """A home on the node's own disk: a ``host`` volume, owned as configured.
 
     A node's directory exists on that node only: the spawner pins each user to the node
-    that holds their home (see ``AWSSpawner.home_node``)."""
+    that holds their home (``home_nodes`` in its state, see :mod:`awsspawner.home_keeping`)."""
 
     path: str
     mount_path: str
@@ -420,11 +421,7 @@ class NodeHomeVolume:
         return {"name": HOME_VOLUME_NAME, "host": {"sourcePath": self.path}}
 
     def mount_point(self) -> dict[str, Any]:
-        return {
-            "sourceVolume": HOME_VOLUME_NAME,
-            "containerPath": self.mount_path,
-            "readOnly": False,
-        }
+        return _home_mount(self.mount_path)
 
     def helper_containers(
         self, notebook: Mapping[str, Any], *, task_memory: bool
@@ -439,13 +436,7 @@ class NodeHomeVolume:
             "entryPoint": ["sh", "-c"],
             "command": [_CHOWN_NEW_HOME.format(uid=self.uid, gid=self.gid, mode=self.permissions)],
             "workingDirectory": HOME_OWNER_MOUNT,
-            "mountPoints": [
-                {
-                    "sourceVolume": HOME_VOLUME_NAME,
-                    "containerPath": HOME_OWNER_MOUNT,
-                    "readOnly": False,
-                }
-            ],
+            "mountPoints": [_home_mount(HOME_OWNER_MOUNT)],
         }
         if not task_memory:
             # Without a task-level memory, ECS on EC2 requires one for each container.

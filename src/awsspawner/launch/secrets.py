@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["TaskSecrets", "check_secrets"]
+__all__ = ["TaskSecrets", "check_secrets", "secret_id", "ssm_parameter_name"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Secrets Manager: the secret's ARN, optionally with ECS's ``:json-key:version-stage:
@@ -59,6 +59,18 @@ def check_secrets(value: Any, key: str = "secrets") -> dict[str, str]:
             )
         checked[name] = arn
     return checked
+
+
+def secret_id(arn: str) -> str:
+    """A Secrets Manager ARN without ECS's ``:json-key:version-stage:version-id`` suffix."""
+    return ":".join(arn.split(":")[:7])
+
+
+def ssm_parameter_name(arn: str) -> str:
+    """The name an SSM parameter ARN stands for: ``parameter/a/b`` is ``/a/b``, and
+    ``parameter/x`` is ``x`` (names below the root start with ``/``)."""
+    rest = arn.split(":parameter/", 1)[1]
+    return "/" + rest if "/" in rest else rest
 
 
 @dataclass(frozen=True)

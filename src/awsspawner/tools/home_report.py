@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..aws.paging import all_pages
 from ..errors import aws_call
 from ..launch.tags import TAG_HUB, TAG_USER, escape_tag_value, task_tags
 from ..launch.task_definitions import is_home_family
@@ -42,20 +43,16 @@ class HomeReport:
     async def _active_home_revisions(self, client: Any) -> dict[str, str]:
         """The newest ACTIVE revision of each home family: family -> ARN."""
         newest: dict[str, tuple[int, str]] = {}
-        token = None
-        while True:
-            extra: dict[str, str] = {"nextToken": token} if token else {}
-            page = await aws_call(
-                "ListTaskDefinitions",
-                client.list_task_definitions(status="ACTIVE", maxResults=100, **extra),
-            )
-            for arn in page.get("taskDefinitionArns") or []:
-                family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
-                if is_home_family(family) and int(revision) > newest.get(family, (0, ""))[0]:
-                    newest[family] = (int(revision), arn)
-            token = page.get("nextToken")
-            if not token:
-                return {family: arn for family, (_, arn) in newest.items()}
+
+        async def listing(**params: Any) -> dict[str, Any]:
+            return await aws_call("ListTaskDefinitions", client.list_task_definitions(**params))
+
+        arns = await all_pages(listing, "taskDefinitionArns", status="ACTIVE", maxResults=100)
+        for arn in arns:
+            family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
+            if is_home_family(family) and int(revision) > newest.get(family, (0, ""))[0]:
+                newest[family] = (int(revision), arn)
+        return {family: arn for family, (_, arn) in newest.items()}
 
     async def run(self, servers: HubServers) -> list[tuple[str, str]]:
         """(user, revision ARN) of every home revision of this hub whose user is gone; each

@@ -23,12 +23,21 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..aws.paging import all_pages
 from ..errors import AWSError, aws_call
 from ..launch.homes import HOME_VOLUME_NAME
 from ..launch.spawn_settings import SpawnSettings
-from ..launch.tags import TAG_HUB, TAG_USER, escape_tag_value, started_by_for_hub, task_tags
+from ..launch.tags import (
+    TAG_HUB,
+    TAG_USER,
+    escape_tag_value,
+    started_by_for_hub,
+    task_tags,
+    unescape_tag_value,
+)
 from ..launch.task_definitions import is_home_family
-from .hub_config import BASE, CommandError, HubConfig
+from ..profiles.menu import default_profile
+from .hub_config import BASE, STAND_IN, CommandError, HubConfig
 
 __all__ = ["Home", "ProgressBar", "forget_user", "list_homes", "prepare_home", "prepare_homes"]
 
@@ -56,8 +65,6 @@ class Home:
 
 
 def _user_of(tag: str) -> str:
-    from ..launch.tags import unescape_tag_value
-
     try:
         return unescape_tag_value(tag)
     except ValueError:  # a name cut to a hash: the tag is all there is
@@ -67,31 +74,22 @@ def _user_of(tag: str) -> str:
 # ----------------------------------------------------------------------------- targets
 
 
-async def targets(
-    config: HubConfig, profiles: Sequence[str], *, all_profiles: bool, default: str
-) -> list[str]:
-    """The profiles a command works on: those named; every one with ``all_profiles``;
-    else ``default`` ("default-profile": the profile a user gets without choosing)."""
-    slugs = await config.profile_slugs()
+async def targets(config: HubConfig, profiles: Sequence[str], *, all_profiles: bool) -> list[str]:
+    """The profiles a command works on: those named; else every one with ``all_profiles``;
+    else the profile a user gets without choosing (BASE without profiles)."""
     if profiles:
         return list(dict.fromkeys(profiles))
-    if not slugs:
+    menu = await config.profile_menu()
+    if not menu:
         return [BASE]
-    if all_profiles:
-        return slugs
-    if default == "default-profile":
-        spawner = config.spawner("awsspawner-command")
-        from ..profiles.menu import default_profile
-
-        return [default_profile(await spawner.profile_menu()).slug]
-    return slugs
+    return [p.slug for p in menu] if all_profiles else [default_profile(menu).slug]
 
 
 async def _settings_with_homes(
     config: HubConfig, profiles: Sequence[str], *, required: bool
 ) -> list[tuple[str, SpawnSettings]]:
     found = []
-    spawner = config.spawner("awsspawner-command")
+    spawner = config.spawner(STAND_IN)
     for profile in profiles:
         settings = await config.settings(spawner, profile)
         if settings.efs_file_system_id or settings.node_home_directory:
@@ -204,22 +202,15 @@ async def prepare_homes(
 # -------------------------------------------------------------------------------- list
 
 
-async def _pages(
-    call: Callable[..., Awaitable[dict[str, Any]]],
-    operation: str,
-    items: str,
-    token_in: str,
-    token_out: str,
-    **params: Any,
-) -> list[Any]:
-    found: list[Any] = []
-    token = None
-    while True:
-        page = await aws_call(operation, call(**params, **({token_in: token} if token else {})))
-        found.extend(page.get(items) or [])
-        token = page.get(token_out)
-        if not token:
-            return found
+def _translated(
+    operation: str, method: Callable[..., Awaitable[dict[str, Any]]]
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A client method whose errors become awsspawner's (:func:`aws_call`)."""
+
+    async def call(**params: Any) -> dict[str, Any]:
+        return await aws_call(operation, method(**params))
+
+    return call
 
 
 def _base_family(settings: SpawnSettings) -> str:
@@ -234,7 +225,7 @@ async def list_homes(config: HubConfig, profiles: Sequence[str]) -> list[Home]:
     chosen = await _settings_with_homes(config, profiles, required=False)
     if not chosen:
         return []
-    spawner = config.spawner("awsspawner-command")
+    spawner = config.spawner(STAND_IN)
     hub_tag = escape_tag_value(chosen[0][1].hub_id)
     homes: dict[tuple[str, str], Home] = {}  # (user tag, access point or node path)
     by_access_point: dict[str, Home] = {}
@@ -244,12 +235,10 @@ async def list_homes(config: HubConfig, profiles: Sequence[str]) -> list[Home]:
         if s.efs_file_system_id
     }:
         efs = await spawner.aws_client("efs", region)
-        points = await _pages(
-            efs.describe_access_points,
-            "DescribeAccessPoints",
+        points = await all_pages(
+            _translated("DescribeAccessPoints", efs.describe_access_points),
             "AccessPoints",
-            "NextToken",
-            "NextToken",
+            next_key="NextToken",
             FileSystemId=file_system,
         )
         for point in points:
@@ -267,12 +256,9 @@ async def list_homes(config: HubConfig, profiles: Sequence[str]) -> list[Home]:
             by_access_point[home.access_point] = home
     for family, region in {(_base_family(s), s.aws_region) for _, s in chosen}:
         ecs = await spawner.aws_client("ecs", region)
-        arns = await _pages(
-            ecs.list_task_definitions,
-            "ListTaskDefinitions",
+        arns = await all_pages(
+            _translated("ListTaskDefinitions", ecs.list_task_definitions),
             "taskDefinitionArns",
-            "nextToken",
-            "nextToken",
             status="ACTIVE",
         )
         families: dict[str, list[str]] = {}
@@ -341,7 +327,7 @@ def table(homes: Sequence[Home]) -> str:
 async def running_servers(config: HubConfig, profiles: Sequence[str], user: str) -> list[str]:
     """ARNs of ``user``'s tasks of this hub that are not stopped."""
     chosen = await _settings_with_homes(config, profiles, required=False)
-    spawner = config.spawner("awsspawner-command")
+    spawner = config.spawner(STAND_IN)
     user_tag = escape_tag_value(user)
     found: list[str] = []
     for cluster, settings in {s.task_cluster_name: s for _, s in chosen}.items():
@@ -358,7 +344,7 @@ async def running_servers(config: HubConfig, profiles: Sequence[str], user: str)
 
 async def forget_user(config: HubConfig, homes: Sequence[Home], region: str) -> list[str]:
     """Delete the access points and deregister the revisions of ``homes``; what was done."""
-    spawner = config.spawner("awsspawner-command")
+    spawner = config.spawner(STAND_IN)
     done: list[str] = []
     ecs = await spawner.aws_client("ecs", region)
     efs = await spawner.aws_client("efs", region)

@@ -16,12 +16,14 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from ..errors import ConfigurationError
 from ..launch.spawn_settings import SpawnSettings
-from ..profiles.menu import ChoiceError, choose
+from ..profiles.menu import ChoiceError, Profile, choose
 
-__all__ = ["BASE", "CommandError", "HubConfig"]
+__all__ = ["BASE", "STAND_IN", "CommandError", "HubConfig"]
 
 #: How the tools name the configuration without a profile.
 BASE = ""
+#: The user name of the spawner the tools build when no user is concerned.
+STAND_IN = "awsspawner-command"
 
 
 class CommandError(Exception):
@@ -77,15 +79,18 @@ class HubConfig:
         except Exception as exc:  # a profile_list function that needs a real hub user
             raise CommandError(_menu_failed(exc)) from exc
 
-    async def profile_slugs(self) -> list[str]:
-        """Every profile's slug (a profile_list function is called with a stand-in user)."""
+    async def profile_menu(self) -> list[Profile]:
+        """The profiles on offer (a profile_list function is called with a stand-in user)."""
         try:
-            profiles = await self.spawner("awsspawner-command").profile_menu()
+            return list(await self.spawner(STAND_IN).profile_menu())
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
         except Exception as exc:
             raise CommandError(_menu_failed(exc)) from exc
-        return [p.slug for p in profiles]
+
+    async def profile_slugs(self) -> list[str]:
+        """Every profile's slug."""
+        return [p.slug for p in await self.profile_menu()]
 
 
 def _menu_failed(exc: Exception) -> str:

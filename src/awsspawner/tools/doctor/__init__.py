@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..hub_config import CommandError, HubConfig
+from ..hub_config import STAND_IN, CommandError, HubConfig
 from .anywhere import AnywhereChecks
 from .ecs import EcsChecks
 from .iam import IamChecks
@@ -32,7 +32,7 @@ class Doctor(EcsChecks, NetworkChecks, IamChecks, AnywhereChecks, StorageChecks)
         self.hub_role_arn = hub_role_arn
         self.checks: list[Check] = []
         self._seen: set[tuple[str, str, str]] = set()
-        self._spawner = config.spawner("awsspawner-command")  # as profile_slugs() sees it
+        self._spawner = config.spawner(STAND_IN)  # the user profile_slugs() shows profiles to
         self._cluster_arns: set[str] = set()
         self._cluster_defaults: dict[str, list[dict[str, Any]]] = {}
         self._revision_tags: dict[str, list[dict[str, str]]] = {}

@@ -27,17 +27,10 @@ class AnywhereChecks(Findings):
 
     async def _anywhere(self, profile: str, settings: SpawnSettings) -> None:
         region, cluster = settings.aws_region, settings.task_cluster_name
-        arns: list[str] = []
-        token = None
-        while True:
-            page = await self.call(
-                "ecs", region, "ListContainerInstances", cluster=cluster,
-                **({"nextToken": token} if token else {}),
-            )  # fmt: skip
-            arns.extend(page.get("containerInstanceArns") or [])
-            token = page.get("nextToken")
-            if not token:
-                break
+        arns = await self.pages(
+            "ecs", region, "ListContainerInstances", "containerInstanceArns", "nextToken",
+            cluster=cluster,
+        )  # fmt: skip
         nodes = []
         for start in range(0, len(arns), 100):
             answer = await self.call(
@@ -72,21 +65,14 @@ class AnywhereChecks(Findings):
         await self._node_addresses(profile, settings, nodes)
         pings: dict[str, str] = {}
         for start in range(0, len(ids), 50):  # the filter takes at most 100 values
-            token = None
-            while True:
-                answer = await self.call(
-                    "ssm",
-                    region,
-                    "DescribeInstanceInformation",
-                    Filters=[{"Key": "InstanceIds", "Values": ids[start : start + 50]}],
-                    MaxResults=50,
-                    **({"NextToken": token} if token else {}),
-                )
-                for item in answer.get("InstanceInformationList") or []:
-                    pings[str(item["InstanceId"])] = str(item.get("PingStatus") or "")
-                token = answer.get("NextToken")
-                if not token:
-                    break
+            found = await self.pages(
+                "ssm", region, "DescribeInstanceInformation", "InstanceInformationList",
+                "NextToken",
+                Filters=[{"Key": "InstanceIds", "Values": ids[start : start + 50]}],
+                MaxResults=50,
+            )  # fmt: skip
+            for item in found:
+                pings[str(item["InstanceId"])] = str(item.get("PingStatus") or "")
         offline = [i for i in ids if pings.get(i) != "Online"]
         if offline:
             self.add(

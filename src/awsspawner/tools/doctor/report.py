@@ -10,6 +10,7 @@ from typing import Any
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
+from ...aws.paging import all_pages
 from ...errors import AWSError, aws_call
 
 __all__ = ["FAIL", "OK", "WARN", "Check", "Findings", "code_of", "render"]
@@ -103,3 +104,13 @@ class Findings:
         client = await self.client(service, region)
         method: Callable[..., Awaitable[Any]] = getattr(client, xform_name(operation))
         return await aws_call(operation, method(**params))
+
+    async def pages(
+        self, service: str, region: str, operation: str, items: str, next_key: str, **params: Any
+    ) -> list[Any]:
+        """The ``items`` of every page of ``operation``'s answer."""
+
+        async def one(**page_params: Any) -> Any:
+            return await self.call(service, region, operation, **page_params)
+
+        return await all_pages(one, items, next_key=next_key, **params)

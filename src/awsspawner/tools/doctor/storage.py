@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...errors import AWSError
+from ...launch.secrets import ssm_parameter_name
 from ...launch.spawn_settings import SpawnSettings
 from ...launch.token_file import FROM_S3
 from .report import FAIL, OK, Check, Findings, code_of
@@ -104,21 +105,10 @@ class StorageChecks(Findings):
                     raise AWSError("scheduled for deletion", operation="DescribeSecret",
                                    code="ScheduledForDeletion")  # fmt: skip
             else:
-                rest = arn.split(":parameter/", 1)[1]
-                parameter = "/" + rest if "/" in rest else rest  # SSM's naming of ARNs
-                found, token = False, None
-                while not found:
-                    answer = await self.call(
-                        "ssm",
-                        region,
-                        "DescribeParameters",
-                        ParameterFilters=[{"Key": "Name", "Values": [parameter]}],
-                        **({"NextToken": token} if token else {}),
-                    )
-                    found = bool(answer.get("Parameters"))
-                    token = answer.get("NextToken")
-                    if not token:
-                        break
+                found = await self.pages(
+                    "ssm", region, "DescribeParameters", "Parameters", "NextToken",
+                    ParameterFilters=[{"Key": "Name", "Values": [ssm_parameter_name(arn)]}],
+                )  # fmt: skip
                 if not found:
                     raise AWSError("no such parameter", operation="DescribeParameters",
                                    code="ParameterNotFound")  # fmt: skip
