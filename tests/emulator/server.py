@@ -163,7 +163,7 @@ class ControlAPI:
 
 def main(argv: list[str] | None = None) -> None:
     selftest()
-    from . import ecs_ext, efs_ext, ssm_ext, strict
+    from . import cfn_ext, ecs_ext, efs_ext, ssm_ext, strict
 
     args = list(argv if argv is not None else sys.argv[1:])
     if "--lenient" in args:
@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     # EFS's request rules and ClientToken idempotency, with or without the extensions: they
     # are how EFS answers a request, like strict mode's rules (the path rules are strict's).
     efs_ext.install()
+    # CloudFormation builds every property of the reference stack's resources (see cfn_ext).
+    cfn_ext.install()
     strict.install()
     plain = moto_server.DomainDispatcherApplication
 
