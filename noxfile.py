@@ -43,12 +43,14 @@ def install_proxy(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) and mypy with the aiobotocore type stubs."""
+    """ruff (lint and format check), mypy with the aiobotocore type stubs, and cfn-lint on the
+    reference stack (CloudFormation's own resource specification)."""
     install(session, "lint")
-    paths = ["src", "tests", "benchmarks", "demo", "noxfile.py", "docs/conf.py"]
+    paths = ["src", "tests", "benchmarks", "demo", "deploy", "noxfile.py", "docs/conf.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
     session.run("mypy")
+    session.run("cfn-lint", "deploy/jupyterhub-ecs.yaml")
 
 
 @nox.session

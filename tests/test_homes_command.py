@@ -55,13 +55,20 @@ def command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "awsspawner"]
 
 
-def run_awsspawner(emulator: Emulator, argv: list[str], stdin: str | None = None) -> Any:
-    """``awsspawner ARGV`` as its own process, reaching AWS through the emulator's proxy."""
+def run_awsspawner(
+    emulator: Emulator,
+    argv: list[str],
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Any:
+    """``awsspawner ARGV`` as its own process, reaching AWS through the emulator's proxy
+    (``env``: more variables, as a configuration reads them)."""
     environment = {
         **os.environ,
         "AWS_ENDPOINT_URL": emulator.proxy_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        **(env or {}),
     }
     return subprocess.run(
         [*command(), *argv],

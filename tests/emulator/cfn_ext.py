@@ -6,10 +6,12 @@ built resource would prove nothing to the doctor that is run against it:
 * ``AWS::ECS::Cluster`` drops capacity providers, the default strategy, settings and tags;
 * ``AWS::ECS::TaskDefinition`` drops network mode, compatibilities, cpu, the roles, the
   runtime platform and tags, and camel-cases keys ECS spells differently (``EFSVolumeConfiguration``
-  becomes ``eFSVolumeConfiguration``, ``IAM`` becomes ``iAM``, the keys of ``awslogs`` options);
+  becomes ``eFSVolumeConfiguration``, ``FilesystemId`` stays ``filesystemId`` where ECS says
+  ``fileSystemId``, ``IAM`` becomes ``iAM``);
 * ``AWS::ECS::Service`` drops the launch type, network configuration, load balancers and
   service registries;
-* ``AWS::EFS::FileSystem`` has no ``Fn::GetAtt`` (``Arn``, ``FileSystemId``);
+* ``AWS::EFS::FileSystem`` has no ``Fn::GetAtt`` (``Arn``, ``FileSystemId``), and
+  ``AWS::EFS::AccessPoint`` none either, nor a ``Ref`` (CloudFormation's is the access point id);
 * ``AWS::ServiceDiscovery::PrivateDnsNamespace`` / ``Service`` are not built at all (moto warns
   and skips them, so ``!GetAtt HubDiscovery.Arn`` would fail).
 
@@ -31,6 +33,7 @@ from moto.servicediscovery.models import servicediscovery_backends
 #: Keys whose ECS (JSON) spelling is not the CloudFormation key with a lower-case first letter.
 ECS_KEY_SPELLING = {
     "EFSVolumeConfiguration": "efsVolumeConfiguration",
+    "FilesystemId": "fileSystemId",
     "IAM": "iam",
     "FSxWindowsFileServerVolumeConfiguration": "fsxWindowsFileServerVolumeConfiguration",
 }
@@ -246,6 +249,7 @@ def install() -> None:
     ecs_models.Service.create_from_cloudformation_json = classmethod(create_service)
     efs_models.FileSystem.get_cfn_attribute = file_system_attribute
     efs_models.AccessPoint.get_cfn_attribute = access_point_attribute
+    efs_models.AccessPoint.physical_resource_id = property(lambda self: self.access_point_id)
     # The two Cloud Map classes above registered themselves by subclassing CloudFormationModel;
     # moto's type map is cached at its first use, which must come after this import.
     from moto.cloudformation import parsing

@@ -1,0 +1,207 @@
+"""The reference stack, deploy/jupyterhub-ecs.yaml: deployed into the emulator's CloudFormation
+(its ECS, EFS and Cloud Map handlers build every property: tests/emulator/cfn_ext.py), checked
+by ``awsspawner doctor`` from the stack's own outputs and the shipped jupyterhub_config.py, and
+its hub role compared with docs/iam.md. cfn-lint (the lint session) checks the template against
+CloudFormation's resource specification; the end-to-end layer spawns through it
+(tests/e2e/test_deploy.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .emulator.cfn_ext import ecs_json
+from .emulator.launcher import Emulator
+from .reference_stack import REPO, deploy, hub_policy, load_template
+from .test_homes_command import run_awsspawner
+
+IAM_DOC = REPO / "docs" / "iam.md"
+
+
+def _ingress(ec2: Any, group: str) -> set[tuple[int, str]]:
+    """(port, source security group) of each inbound rule of ``group``."""
+    (found,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
+    return {
+        (rule["FromPort"], pair["GroupId"])
+        for rule in found["IpPermissions"]
+        for pair in rule.get("UserIdGroupPairs", [])
+    }
+
+
+def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> None:
+    stack = deploy(emulator)
+    ecs, ec2 = emulator.client("ecs"), emulator.client("ec2")
+    env = stack.environment
+    (cluster,) = ecs.describe_clusters(clusters=[env["AWSSPAWNER_CLUSTER"]])["clusters"]
+    assert cluster["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    notebook = ecs.describe_task_definition(taskDefinition=env["AWSSPAWNER_TASK_DEFINITION_FAMILY"])
+    definition = notebook["taskDefinition"]
+    assert definition["networkMode"] == "awsvpc"
+    assert definition["requiresCompatibilities"] == ["FARGATE"]
+    assert (definition["cpu"], definition["memory"]) == ("1024", "2048")
+    assert definition["executionRoleArn"] == env["AWSSPAWNER_EXECUTION_ROLE"]
+    assert ":role/jupyter-NotebookTaskRole-" in definition["taskRoleArn"]
+    assert definition["containerDefinitions"][0]["name"] == "notebook"
+
+    # The hub: one task at a time, its database on the EFS access point, its configuration
+    # from the SecureString parameter, found by notebooks through Cloud Map.
+    (service,) = ecs.describe_services(
+        cluster=env["AWSSPAWNER_CLUSTER"], services=[stack.outputs["HubServiceName"]]
+    )["services"]
+    assert (service["desiredCount"], service["launchType"]) == (1, "FARGATE")
+    assert service["loadBalancers"][0]["containerPort"] == 8000
+    hub = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    (volume,) = hub["volumes"]
+    efs = volume["efsVolumeConfiguration"]
+    assert efs["fileSystemId"] == env["AWSSPAWNER_FILE_SYSTEM"]
+    assert efs["transitEncryption"] == "ENABLED"
+    (point,) = emulator.client("efs").describe_access_points(
+        AccessPointId=efs["authorizationConfig"]["accessPointId"]
+    )["AccessPoints"]
+    assert point["RootDirectory"]["Path"] == "/hub-data/jupyterhub"
+    (container,) = hub["containerDefinitions"]
+    assert container["secrets"][0]["name"] == "JUPYTERHUB_CONFIG_PY"
+    assert container["secrets"][0]["valueFrom"].endswith(":parameter/jupyterhub/config")
+    # What the HubEnvironment output tells an administrator is what the hub's container gets.
+    given = {e["name"]: e["value"] for e in container["environment"]}
+    assert {k: v for k, v in given.items() if k.startswith("AWSSPAWNER_")} == env
+    assert env["AWSSPAWNER_HUB_CONNECT_URL"] == "http://hub.jupyter.internal:8081"
+    discovery = emulator.client("servicediscovery")
+    (namespace,) = discovery.list_namespaces()["Namespaces"]
+    assert namespace["Name"] == "jupyter.internal"
+    (registry,) = service["serviceRegistries"]
+    (registered,) = discovery.list_services()["Services"]
+    assert (registered["Name"], registered["Arn"]) == ("hub", registry["registryArn"])
+
+    # Each path of the network open to exactly what uses it.
+    groups = stack.resources
+    notebooks = env["AWSSPAWNER_SECURITY_GROUP"]
+    assert notebooks == groups["NotebookSecurityGroup"]
+    hub_group, users = groups["HubSecurityGroup"], groups["LoadBalancerSecurityGroup"]
+    assert _ingress(ec2, notebooks) == {(8888, hub_group)}
+    assert _ingress(ec2, hub_group) == {(8000, users), (8081, notebooks)}
+    assert _ingress(ec2, groups["FileSystemSecurityGroup"]) == {
+        (2049, notebooks),
+        (2049, hub_group),
+    }
+    targets = emulator.client("efs").describe_mount_targets(
+        FileSystemId=env["AWSSPAWNER_FILE_SYSTEM"]
+    )["MountTargets"]
+    assert sorted(t["SubnetId"] for t in targets) == sorted(stack.private_subnets)
+
+
+def test_two_hubs_never_share_the_database_and_homes_outlive_the_stack() -> None:
+    """What moto does not keep (deployment configuration, deletion policies), from the
+    template itself."""
+    resources = load_template()["Resources"]
+    service = resources["HubService"]["Properties"]
+    assert service["DesiredCount"] == 1
+    assert service["DeploymentConfiguration"] == {"MinimumHealthyPercent": 0, "MaximumPercent": 100}
+    assert resources["FileSystem"]["DeletionPolicy"] == "Retain"
+    assert resources["FileSystem"]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_doctor_passes_on_the_deployed_stack(emulator: Emulator, tmp_path: Path) -> None:
+    """As docs/deploy.md runs it: the shipped jupyterhub_config.py, the HubEnvironment
+    output's variables, the hub's role. Two documented WARNs: whether the hub's address is
+    among the notebook port's sources (a security group rule; docs/doctor.md), and the role
+    simulation moto 5.2.5 does not implement."""
+    stack = deploy(emulator)
+    done = run_awsspawner(
+        emulator,
+        ["doctor", "-f", str(REPO / "deploy" / "jupyterhub_config.py"), "--hub-role-arn",
+         stack.outputs["HubRoleArn"]],
+        env=stack.environment,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = done.stdout.splitlines()
+    assert not [line for line in report if line.startswith("FAIL")], done.stdout
+    assert [line.split(":")[0] for line in report if line.startswith("WARN")] == [
+        "WARN notebook port",
+        "WARN hub permissions",
+    ], done.stdout
+    ok = "\n".join(line for line in report if line.startswith("OK"))
+    env = stack.environment
+    for expected in (
+        f"capacity providers: FARGATE_SPOT attached to {env['AWSSPAWNER_CLUSTER']}",
+        "fits Fargate Spot",
+        "RunTask request: valid for ECS's API",
+        f"subnets and security groups: all in {stack.vpc}",
+        f"EFS homes: {env['AWSSPAWNER_FILE_SYSTEM']} reachable from every subnet's zone",
+        f"token bucket: {env['AWSSPAWNER_TOKEN_BUCKET']}",
+        f"execution role: {env['AWSSPAWNER_EXECUTION_ROLE']} exists",
+    ):
+        assert expected in ok, done.stdout
+
+
+def _doc_json_blocks() -> dict[str, list[Any]]:
+    """docs/iam.md's JSON blocks by the heading they follow."""
+    blocks: dict[str, list[Any]] = {}
+    heading = ""
+    for part in re.split(r"^```json\n(.*?)^```\n", IAM_DOC.read_text(), flags=re.S | re.M):
+        if part.lstrip().startswith(("{", "[")):
+            blocks.setdefault(heading, []).append(json.loads(part))
+        else:
+            headings = re.findall(r"^#+ (.+)$", part, flags=re.M)
+            heading = headings[-1] if headings else heading
+    return blocks
+
+
+def _canonical(statement: dict[str, Any]) -> str:
+    """A statement with its lists sorted and one-element lists as their element (IAM reads
+    "Action": "x" and ["x"] alike)."""
+
+    def canon(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: canon(v) for k, v in value.items()}
+        if isinstance(value, list):
+            items = sorted((canon(v) for v in value), key=json.dumps)
+            return items[0] if len(items) == 1 else items
+        return value
+
+    return json.dumps(canon(statement), sort_keys=True)
+
+
+def test_the_stack_grants_the_hub_exactly_what_docs_iam_md_lists() -> None:
+    blocks = _doc_json_blocks()
+    (policy,) = blocks["IAM permissions"]
+    (additions,) = blocks["The reference stack's hub role"]
+    documented = sorted(_canonical(s) for s in policy["Statement"] + additions)
+    granted = sorted(_canonical(s) for s in hub_policy())
+    assert granted == documented
+
+
+def test_a_policy_that_differs_from_the_docs_is_seen() -> None:
+    """The comparison can fail: one action more, or a condition less, is a difference."""
+    template = load_template()
+    statements = template["Resources"]["HubTaskRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    documented = sorted(_canonical(s) for s in hub_policy())
+    statements[0]["Action"].append("ecs:StartTask")
+    assert sorted(_canonical(s) for s in hub_policy(template)) != documented
+    statements[0]["Action"].remove("ecs:StartTask")
+    del statements[0]["Condition"]
+    assert sorted(_canonical(s) for s in hub_policy(template)) != documented
+
+
+def test_ecs_json_spells_keys_as_ecs_does() -> None:
+    """CloudFormation's EFSVolumeConfiguration / IAM are ECS's efsVolumeConfiguration / iam;
+    the keys of free-form maps (log options) are the user's own."""
+    assert ecs_json(
+        {
+            "EFSVolumeConfiguration": {
+                "FilesystemId": "fs-1",
+                "AuthorizationConfig": {"IAM": "ENABLED"},
+            },
+            "LogConfiguration": {"Options": {"awslogs-group": "g", "Mode": "x"}},
+        }
+    ) == {
+        "efsVolumeConfiguration": {
+            "fileSystemId": "fs-1",
+            "authorizationConfig": {"iam": "ENABLED"},
+        },
+        "logConfiguration": {"options": {"awslogs-group": "g", "Mode": "x"}},
+    }
