@@ -146,6 +146,8 @@ class HubStack:
     #: More ECS Anywhere nodes: (instance id, address, attributes, agent options).
     extra_nodes: list[tuple[str, str, dict[str, str], list[str]]] = field(default_factory=list)
     emulator: Emulator = field(init=False)
+    #: The cluster the hub starts tasks in (the reference stack's tests name their own).
+    cluster: str = CLUSTER
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))
     service_token: str = field(default_factory=lambda: secrets.token_hex(24))
     reaper_token: str = field(default_factory=lambda: secrets.token_hex(24))
@@ -179,7 +181,7 @@ class HubStack:
         self.emulator.start()
         ecs = self.emulator.client("ecs")
         ec2 = self.emulator.client("ec2")
-        ecs.create_cluster(clusterName=CLUSTER)
+        ecs.create_cluster(clusterName=self.cluster)
         register_task_definitions(ecs)
         self.subnet = self.emulator.loopback_subnet()
         vpc = ec2.describe_subnets(SubnetIds=[self.subnet])["Subnets"][0]["VpcId"]
@@ -198,12 +200,12 @@ class HubStack:
         )
         self.parameter_arn = ssm.get_parameter(Name="/demo/api-key")["Parameter"]["ARN"]
         options = self.agent_options
-        self.emulator.add_agent(CLUSTER, fargate=True, options=options)
-        self.emulator.add_agent(CLUSTER, address=EC2_ADDRESS, options=options)
+        self.emulator.add_agent(self.cluster, fargate=True, options=options)
+        self.emulator.add_agent(self.cluster, address=EC2_ADDRESS, options=options)
         nodes = [(*node, options) for node in (GPU_NODE, CPU_NODE)] + self.extra_nodes
         for instance_id, address, attributes, node_options in nodes:
             self.emulator.add_agent(
-                CLUSTER,
+                self.cluster,
                 instance_id=instance_id,
                 address=address,
                 attributes=attributes,
@@ -321,7 +323,7 @@ class HubStack:
                 "-m",
                 "awsspawner.reaper",
                 "--cluster",
-                CLUSTER,
+                self.cluster,
                 "--once",
                 *args,
             ],
@@ -354,7 +356,7 @@ class HubStack:
         ecs = self.emulator.client("ecs")
         arns: list[str] = []
         for desired in ("RUNNING", "PENDING"):
-            arns += ecs.list_tasks(cluster=CLUSTER, desiredStatus=desired)["taskArns"]
+            arns += ecs.list_tasks(cluster=self.cluster, desiredStatus=desired)["taskArns"]
         return arns
 
     def stop(self) -> tuple[list[str], list[tuple[int, str]]]:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-from demo.stack import CLUSTER, HubStack
+from demo.stack import HubStack
 
 from awsspawner.launch.tags import TAG_SERVER, TAG_USER, escape_tag_value
 
@@ -151,11 +151,11 @@ def tasks_of(stack: HubStack, name: str, server: str = "") -> list[dict[str, Any
     ecs = stack.emulator.client("ecs")
     arns: list[str] = []
     for desired in ("RUNNING", "PENDING", "STOPPED"):
-        arns += ecs.list_tasks(cluster=CLUSTER, desiredStatus=desired)["taskArns"]
+        arns += ecs.list_tasks(cluster=stack.cluster, desiredStatus=desired)["taskArns"]
     found = []
     for start in range(0, len(arns), 100):
         answer = ecs.describe_tasks(
-            cluster=CLUSTER, tasks=arns[start : start + 100], include=["TAGS"]
+            cluster=stack.cluster, tasks=arns[start : start + 100], include=["TAGS"]
         )
         for task in answer["tasks"]:
             tags = {t["key"]: t["value"] for t in task.get("tags", [])}
@@ -171,7 +171,7 @@ async def wait_task_status(
     ecs = stack.emulator.client("ecs")
     deadline = time.monotonic() + timeout
     while True:
-        task = ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+        task = ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]
         if task["lastStatus"] == status:
             return task  # type: ignore[no-any-return]
         assert time.monotonic() < deadline, f"task {arn} is {task['lastStatus']}, not {status}"

@@ -19,11 +19,14 @@ Applied by :func:`install` inside the emulator server process only. What changes
 * RegisterContainerInstance: ``mi-`` instances without an EC2 instance (ECS Anywhere), and the
   ``attributes`` and ``totalResources`` of the request.
 * RegisterTaskDefinition: keeps bridge/host network modes for EXTERNAL-compatible definitions.
+* A container without memory of its own (the task's memory serves it, as on Fargate) no longer
+  fails RunTask with a 500: the task's memory is what it takes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import json
 from collections.abc import Iterator
@@ -538,6 +541,25 @@ def register_task_definition(self: Any, *args: Any, **kwargs: Any) -> Any:
     return definition
 
 
+_original_requirements = ecs_models.EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+
+def task_resource_requirements(task_definition: Any) -> dict[str, Any]:
+    """What a task takes from its node. A container may leave its memory to the task's
+    (Fargate, or any task definition with task-level memory): moto adds its None and fails
+    the RunTask with a 500; ECS counts the task's memory."""
+    containers = task_definition.container_definitions
+    if all(c.get("memory") or c.get("memoryReservation") for c in containers):
+        return _original_requirements(task_definition)  # type: ignore[no-any-return]
+    view = copy.copy(task_definition)
+    view.container_definitions = [
+        {**c, "memory": c.get("memory") or c.get("memoryReservation") or 0} for c in containers
+    ]
+    needs = _original_requirements(view)
+    needs["MEMORY"] = max(needs["MEMORY"], int(task_definition.memory or 0))
+    return needs  # type: ignore[no-any-return]
+
+
 _original_list_tasks = ecs_models.EC2ContainerServiceBackend.list_tasks
 
 
@@ -575,3 +597,6 @@ def install() -> None:
     response.submit_attachment_state_changes = submit_attachment_state_changes
     ecs_models.EC2ContainerServiceBackend.register_task_definition = register_task_definition
     ecs_models.EC2ContainerServiceBackend.list_tasks = list_tasks
+    ecs_models.EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(
+        task_resource_requirements
+    )

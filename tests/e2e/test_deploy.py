@@ -1,0 +1,181 @@
+"""The reference stack end to end: deploy/jupyterhub-ecs.yaml deployed into the emulator's
+CloudFormation, a real JupyterHub started with the shipped deploy/jupyterhub_config.py and the
+stack's HubEnvironment output (what the hub's container gets on ECS), and a user who logs in
+and reaches JupyterLab in a Fargate Spot task of the stack's cluster, home on the stack's EFS,
+token in the stack's bucket.
+
+What cannot be the stack's own here is replaced by this machine's equivalent, and only that:
+the load balancer and Cloud Map name by loopback addresses, the EFS path of the hub's database
+by the test's folder, the authenticator (the shipped file lets nobody in) by a shared password.
+The reaper runs as the configuration says, as a hub-managed service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+import aiohttp
+from demo.stack import HARNESS_SCOPES, HubStack, find_configurable_http_proxy
+
+from ..reference_stack import HUB_CONFIG, Deployed, deploy, hub_policy
+from .conftest import stop_and_check
+from .hubclient import HubClient
+from .test_hub import assert_stopped_cleanly, only_task, server_path, spawn_ready
+
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class DeployedHubStack(HubStack):
+    """A hub configured as the reference stack configures it, on this machine."""
+
+    deployed: Deployed | None = field(default=None, init=False)
+
+    def start_aws(self) -> None:
+        self.emulator.start()
+        self.deployed = deploy(self.emulator)
+        self.cluster = self.deployed.environment["AWSSPAWNER_CLUSTER"]
+        # Fargate's part: the stack's cluster's tasks run as processes on 127.0.0.x.
+        self.emulator.add_agent(self.cluster, fargate=True, options=self.agent_options)
+
+    def _config(self) -> Path:
+        harness = {"name": "harness", "api_token": self.service_token}
+        role = {"name": "harness", "scopes": HARNESS_SCOPES, "services": ["harness"]}
+        lines = [
+            "c = get_config()  # noqa",
+            f"load_subconfig({str(HUB_CONFIG)!r})  # noqa",
+            "# This machine's addresses for the load balancer's and Cloud Map's.",
+            f"c.JupyterHub.bind_url = 'http://127.0.0.1:{self.port}'",
+            f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{self.hub_api_port}'",
+            f"c.JupyterHub.hub_connect_url = 'http://127.0.0.1:{self.hub_api_port}'",
+            f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{self.proxy_api_port}'",
+            f"c.ConfigurableHTTPProxy.command = [{find_configurable_http_proxy()!r}]",
+            "# The hub-data access point's folder.",
+            f"c.JupyterHub.db_url = 'sqlite:///{self.workdir}/jupyterhub.sqlite'",
+            f"c.JupyterHub.cookie_secret_file = '{self.workdir}/jupyterhub_cookie_secret'",
+            "c.JupyterHub.authenticator_class = 'shared-password'",
+            f"c.SharedPasswordAuthenticator.user_password = {self.password!r}",
+            "c.Authenticator.allow_all = True",
+            "c.AWSSpawner.startup_poll_interval = 0.5",
+            f"c.JupyterHub.services.append({harness!r})",
+            f"c.JupyterHub.load_roles.append({role!r})",
+            "c.JupyterHub.tornado_settings = {'slow_spawn_timeout': 0}",
+        ]
+        if os.geteuid() == 0:  # the "image" is this machine's Python, run by root here
+            lines.append("c.Spawner.args = ['--ServerApp.allow_root=True']")
+        path = self.workdir / "jupyterhub_config.py"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def hub_environment(self) -> dict[str, str]:
+        assert self.deployed is not None
+        return {**super().hub_environment(), **self.deployed.environment}
+
+
+@contextlib.asynccontextmanager
+async def deployed_hub() -> AsyncIterator[tuple[DeployedHubStack, HubClient]]:
+    stack = DeployedHubStack().start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield stack, HubClient(stack, session)
+    except BaseException:
+        print(stack.hub_log_tail(80))
+        raise
+    finally:
+        stop_and_check(stack)
+
+
+#: IAM's action for each call the emulator's proxy names differently (S3's REST listing).
+IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket", "s3:ListObjects": "s3:ListBucket"}
+#: Calls IAM lets every identity make.
+NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}
+
+
+def iam_actions(calls: dict[str, int]) -> set[str]:
+    actions = set()
+    for call in calls:
+        service, operation = call.split(":", 1)
+        if call in NO_PERMISSION_NEEDED:
+            continue
+        service = {"efs": "elasticfilesystem"}.get(service, service)
+        actions.add(IAM_ACTION.get(call, f"{service}:{operation}"))
+    return actions
+
+
+async def test_a_user_reaches_jupyterlab_through_the_deployed_stack() -> None:
+    async with deployed_hub() as (stack, hub):
+        assert stack.deployed is not None
+        env = stack.deployed.environment
+        user = "deployed-ann"
+        await spawn_ready(hub, user)
+        task = await only_task(stack, user)
+
+        # The task is the stack's: its cluster, a revision of its notebook family, its
+        # subnets and security group, Spot first; the user's home an access point of its
+        # file system, tagged as the hub role's condition asks; the token in its bucket.
+        assert task["clusterArn"].endswith(f":cluster/{env['AWSSPAWNER_CLUSTER']}")
+        assert task["capacityProviderName"] == "FARGATE_SPOT"
+        family = env["AWSSPAWNER_TASK_DEFINITION_FAMILY"]
+        assert task["taskDefinitionArn"].startswith(
+            f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{family}"
+        )
+        ecs = stack.emulator.client("ecs")
+        definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+        revision = definition["taskDefinition"]
+        roles = {
+            f"arn:aws:iam::{ACCOUNT}:role/{stack.deployed.resources[name]}"
+            for name in ("NotebookTaskRole", "TaskExecutionRole")
+        }
+        assert {revision["taskRoleArn"], revision["executionRoleArn"]} == roles
+        (volume,) = [v for v in revision["volumes"] if "efsVolumeConfiguration" in v]
+        efs_volume = volume["efsVolumeConfiguration"]
+        assert efs_volume["fileSystemId"] == env["AWSSPAWNER_FILE_SYSTEM"]
+        (point,) = stack.emulator.client("efs").describe_access_points(
+            AccessPointId=efs_volume["authorizationConfig"]["accessPointId"]
+        )["AccessPoints"]
+        assert {"Key": "awsspawner:hub", "Value": env["AWSSPAWNER_HUB_ID"]} in point["Tags"]
+        (run_task,) = [json.loads(b) for b in stack.emulator.request_bodies("ecs:RunTask")]
+        network = run_task["networkConfiguration"]["awsvpcConfiguration"]
+        assert network["subnets"] == env["AWSSPAWNER_SUBNETS"].split(",")
+        assert network["securityGroups"] == [env["AWSSPAWNER_SECURITY_GROUP"]]
+        assert network["assignPublicIp"] == "DISABLED"
+        (override,) = run_task["overrides"]["containerOverrides"]
+        (token_file,) = override["environmentFiles"]
+        bucket = env["AWSSPAWNER_TOKEN_BUCKET"]
+        assert token_file["value"].startswith(f"arn:aws:s3:::{bucket}/jupyterhub-tokens/")
+        assert "JUPYTERHUB_API_TOKEN" not in json.dumps(run_task)
+
+        # A user logs in at the hub and lands in JupyterLab, served from the task.
+        status, url = await hub.log_in_and_open(user, server_path(user) + "lab")
+        assert status == 200, (status, url)
+        assert unquote(url).endswith(server_path(user) + "lab"), url
+        token = await hub.user_token(user)
+        assert await hub.through_proxy(server_path(user) + "api/status", token) == 200
+
+        # Files survive a stop: written, server stopped and started again, still there.
+        notebook = {"type": "file", "format": "text", "content": "kept"}
+        status, _ = await hub.contents(user, "kept.txt", token, "PUT", notebook)
+        assert status == 201, status
+        await hub.stop(user)
+        await assert_stopped_cleanly(stack, task["taskArn"])
+        await spawn_ready(hub, user)
+        status, body = await hub.contents(user, "kept.txt", token)
+        assert (status, body["content"]) == (200, "kept"), body
+
+        # Every call the hub and its reaper made is an action the stack's hub role grants.
+        granted = {action for s in hub_policy() for action in s["Action"]}
+        made = iam_actions(stack.emulator.stats()["calls"])
+        assert {"ecs:RunTask", "s3:ListBucket"} <= made, made  # s3:ListBucket: the reaper's
+        assert made <= granted, sorted(made - granted)
+        print("the hub's and the reaper's calls:", sorted(made))
+
+        await hub.stop(user)
+        # cleanup_servers is off (a replaced hub task leaves servers running): stop first.
+        for left in stack.running_tasks():
+            await assert_stopped_cleanly(stack, left)
