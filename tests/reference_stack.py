@@ -109,9 +109,9 @@ class Deployed:
         return dict(word.split("=", 1) for word in self.outputs["HubEnvironment"].split())
 
 
-def deploy(emulator: Any, name: str = "jupyter", timeout: float = 60) -> Deployed:
-    """CreateStack of the reference template in ``emulator``; CREATE_COMPLETE or an error
-    naming the resources that failed."""
+def deploy(emulator: Any, name: str = "jupyter", timeout: float = 60, **more: str) -> Deployed:
+    """CreateStack of the reference template in ``emulator`` (``more``: other parameters);
+    CREATE_COMPLETE or an error naming the resources that failed."""
     ec2 = emulator.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
@@ -132,6 +132,7 @@ def deploy(emulator: Any, name: str = "jupyter", timeout: float = 60) -> Deploye
         "PublicSubnetIds": ",".join(public),
         "PrivateSubnetIds": ",".join(private),
         "HubConfigParameter": CONFIG_PARAMETER,
+        **more,
     }
     cfn.create_stack(
         StackName=name,

@@ -92,6 +92,22 @@ def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> Non
     assert sorted(t["SubnetId"] for t in targets) == sorted(stack.private_subnets)
 
 
+def test_with_a_certificate_users_are_sent_to_https(emulator: Emulator) -> None:
+    acm = emulator.client("acm")
+    certificate = acm.request_certificate(DomainName="hub.example.org")["CertificateArn"]
+    stack = deploy(emulator, CertificateArn=certificate)
+    assert stack.outputs["HubUrl"].startswith("https://")
+    elb = emulator.client("elbv2")
+    listeners = elb.describe_listeners(LoadBalancerArn=stack.resources["LoadBalancer"])
+    by_port = {listener["Port"]: listener for listener in listeners["Listeners"]}
+    (redirect,) = by_port[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert by_port[443]["Certificates"] == [{"CertificateArn": certificate}]
+    (forward,) = by_port[443]["DefaultActions"]
+    assert forward["TargetGroupArn"] == stack.resources["HubTargetGroup"]
+
+
 def test_two_hubs_never_share_the_database_and_homes_outlive_the_stack() -> None:
     """What moto does not keep (deployment configuration, deletion policies), from the
     template itself."""
