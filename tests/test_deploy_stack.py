@@ -62,6 +62,8 @@ def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> Non
     )["AccessPoints"]
     assert point["RootDirectory"]["Path"] == "/hub-data/jupyterhub"
     (container,) = hub["containerDefinitions"]
+    # The hub's image gets this project from PyPI by its distribution name.
+    assert {"name": "HUB_PACKAGES", "value": "jupyterhub-awsspawner"} in container["environment"]
     assert container["secrets"][0]["name"] == "JUPYTERHUB_CONFIG_PY"
     assert container["secrets"][0]["valueFrom"].endswith(":parameter/jupyterhub/config")
     # What the HubEnvironment output tells an administrator is what the hub's container gets.
