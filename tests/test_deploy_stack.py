@@ -121,6 +121,13 @@ def test_two_hubs_never_share_the_database_and_homes_outlive_the_stack() -> None
     assert resources["FileSystem"]["UpdateReplacePolicy"] == "Retain"
 
 
+def test_the_default_images_fit_what_awsspawner_requires() -> None:
+    """pip would otherwise replace the hub image's JupyterHub at every start."""
+    parameters = load_template()["Parameters"]
+    (required,) = re.findall(r'"jupyterhub>=(\d+)', (REPO / "pyproject.toml").read_text())
+    assert parameters["HubImage"]["Default"] == f"quay.io/jupyterhub/jupyterhub:{required}"
+
+
 def test_the_doctor_passes_on_the_deployed_stack(emulator: Emulator, tmp_path: Path) -> None:
     """As docs/deploy.md runs it: the shipped jupyterhub_config.py, the HubEnvironment
     output's variables, the hub's role. Two documented WARNs: whether the hub's address is
