@@ -9,6 +9,7 @@ the example names docs/iam.md uses, so the two can be compared.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -109,9 +110,16 @@ class Deployed:
         return dict(word.split("=", 1) for word in self.outputs["HubEnvironment"].split())
 
 
-def deploy(emulator: Any, name: str = "jupyter", timeout: float = 60, **more: str) -> Deployed:
-    """CreateStack of the reference template in ``emulator`` (``more``: other parameters);
-    CREATE_COMPLETE or an error naming the resources that failed."""
+def deploy(
+    emulator: Any,
+    name: str = "jupyter",
+    timeout: float = 60,
+    template: dict[str, Any] | None = None,
+    **more: str,
+) -> Deployed:
+    """CreateStack of the reference template in ``emulator`` (``template``: a changed one, as
+    :func:`load_template` reads it; ``more``: other parameters); CREATE_COMPLETE or an
+    AssertionError naming the resources that failed."""
     ec2 = emulator.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
@@ -136,7 +144,7 @@ def deploy(emulator: Any, name: str = "jupyter", timeout: float = 60, **more: st
     }
     cfn.create_stack(
         StackName=name,
-        TemplateBody=TEMPLATE.read_text(),
+        TemplateBody=TEMPLATE.read_text() if template is None else json.dumps(template),
         Capabilities=["CAPABILITY_IAM"],
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
     )

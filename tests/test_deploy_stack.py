@@ -12,6 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from .emulator.cfn_ext import ecs_json
 from .emulator.launcher import Emulator
 from .reference_stack import REPO, deploy, hub_policy, load_template
@@ -108,6 +111,19 @@ def test_with_a_certificate_users_are_sent_to_https(emulator: Emulator) -> None:
     assert by_port[443]["Certificates"] == [{"CertificateArn": certificate}]
     (forward,) = by_port[443]["DefaultActions"]
     assert forward["TargetGroupArn"] == stack.resources["HubTargetGroup"]
+
+
+def test_a_property_ecs_would_refuse_fails_the_stack(emulator: Emulator) -> None:
+    """The emulator's CloudFormation checks the ECS request each resource stands for, as
+    strict mode checks requests: moto alone would register this definition."""
+    template = load_template()
+    container = template["Resources"]["NotebookTaskDefinition"]["Properties"][
+        "ContainerDefinitions"
+    ][0]
+    container["PortMappings"][0]["ContainerPort"] = "8888/tcp"
+    with pytest.raises(ClientError, match="NotebookTaskDefinition") as failed:
+        deploy(emulator, template=template)
+    assert "containerPort" in str(failed.value)
 
 
 def test_two_hubs_never_share_the_database_and_homes_outlive_the_stack() -> None:

@@ -16,19 +16,28 @@ built resource would prove nothing to the doctor that is run against it:
   and skips them, so ``!GetAtt HubDiscovery.Arn`` would fail).
 
 Each handler here builds the resource through moto's own backend with every property the
-template gives. What CloudFormation itself checks (the resource specification) is cfn-lint's
-job in CI, not the emulator's.
+template gives, after checking the ECS request those properties stand for as strict mode checks
+requests (botocore's input shape, ECS's rules). What CloudFormation itself checks (the resource
+specification) is cfn-lint's job in CI, not the emulator's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
 from moto.core.common_models import CloudFormationModel
 from moto.ecs import models as ecs_models
 from moto.efs import models as efs_models
 from moto.servicediscovery.models import servicediscovery_backends
+
+from .strict import (
+    SWITCH,
+    StrictError,
+    check_register_task_definition,
+    check_strategy,
+    validate_shape,
+)
 
 #: Keys whose ECS (JSON) spelling is not the CloudFormation key with a lower-case first letter.
 ECS_KEY_SPELLING = {
@@ -59,6 +68,41 @@ def ecs_tags(properties: dict[str, Any]) -> list[dict[str, str]] | None:
     return [{"key": t["Key"], "value": t["Value"]} for t in tags] if tags else None
 
 
+#: Top-level properties CloudFormation names unlike the ECS operation's parameter.
+TOP_LEVEL_SPELLING = {"CreateCluster": {"ClusterSettings": "settings"}}
+
+
+def ecs_request(
+    resource: str, operation: str, properties: dict[str, Any], **names: Any
+) -> dict[str, Any]:
+    """The ECS API request resource ``resource``'s properties stand for (``names``: properties
+    ECS calls otherwise, or values CloudFormation resolved to objects), checked as strict mode
+    checks requests: botocore's input shape for ``operation``, and ECS's own rules.
+    CloudFormation calls ECS with this request; one ECS would refuse (or a property our
+    spelling got wrong) fails CreateStack with a ValidationError naming the resource (real
+    CloudFormation would mark it CREATE_FAILED; moto has no such state)."""
+    renamed = TOP_LEVEL_SPELLING.get(operation, {})
+    given = {renamed.get(k, k): v for k, v in properties.items() if k != "Tags"}
+    request = {key: value for key, value in ecs_json(given).items() if key not in names}
+    request.update({k: v for k, v in names.items() if v is not None})
+    if "Tags" in properties:
+        request["tags"] = ecs_tags(properties)
+    if not SWITCH.enabled:
+        return request
+    try:
+        validate_shape("ecs", operation, request)
+        if operation == "RegisterTaskDefinition":
+            check_register_task_definition(request)
+        strategy = request.get("capacityProviderStrategy") or request.get(
+            "defaultCapacityProviderStrategy"
+        )
+        if strategy:
+            check_strategy(strategy)
+    except StrictError as refused:
+        raise ValidationError(message=f"{resource} ({operation}): {refused.message}") from None
+    return request
+
+
 def _ecs(account_id: str, region_name: str) -> Any:
     return ecs_models.ecs_backends[account_id][region_name]
 
@@ -68,15 +112,19 @@ def create_cluster(
     **kwargs: Any,
 ) -> Any:  # fmt: skip
     properties = cloudformation_json["Properties"]
+    request = ecs_request(
+        resource_name,
+        "CreateCluster",
+        properties,
+        clusterName=properties.get("ClusterName", resource_name),
+    )
     return _ecs(account_id, region_name).create_cluster(
-        cluster_name=properties.get("ClusterName", resource_name),
-        tags=ecs_tags(properties),
-        cluster_settings=ecs_json(properties.get("ClusterSettings")),
-        configuration=ecs_json(properties.get("Configuration")),
-        capacity_providers=properties.get("CapacityProviders"),
-        default_capacity_provider_strategy=ecs_json(
-            properties.get("DefaultCapacityProviderStrategy")
-        ),
+        cluster_name=request["clusterName"],
+        tags=request.get("tags"),
+        cluster_settings=request.get("settings"),
+        configuration=request.get("configuration"),
+        capacity_providers=request.get("capacityProviders"),
+        default_capacity_provider_strategy=request.get("defaultCapacityProviderStrategy"),
     )
 
 
@@ -85,20 +133,26 @@ def create_task_definition(
     **kwargs: Any,
 ) -> Any:  # fmt: skip
     properties = cloudformation_json["Properties"]
-    return _ecs(account_id, region_name).register_task_definition(
+    request = ecs_request(
+        resource_name,
+        "RegisterTaskDefinition",
+        properties,
         family=properties.get("Family", resource_name),
-        container_definitions=ecs_json(properties.get("ContainerDefinitions", [])),
-        volumes=ecs_json(properties.get("Volumes", [])),
-        network_mode=properties.get("NetworkMode"),
-        tags=ecs_tags(properties),
-        placement_constraints=ecs_json(properties.get("PlacementConstraints")),
-        requires_compatibilities=properties.get("RequiresCompatibilities"),
-        cpu=properties.get("Cpu"),
-        memory=properties.get("Memory"),
-        task_role_arn=properties.get("TaskRoleArn"),
-        execution_role_arn=properties.get("ExecutionRoleArn"),
-        runtime_platform=ecs_json(properties.get("RuntimePlatform")),
-        ephemeral_storage=ecs_json(properties.get("EphemeralStorage")),
+    )
+    return _ecs(account_id, region_name).register_task_definition(
+        family=request["family"],
+        container_definitions=request.get("containerDefinitions", []),
+        volumes=request.get("volumes", []),
+        network_mode=request.get("networkMode"),
+        tags=request.get("tags"),
+        placement_constraints=request.get("placementConstraints"),
+        requires_compatibilities=request.get("requiresCompatibilities"),
+        cpu=request.get("cpu"),
+        memory=request.get("memory"),
+        task_role_arn=request.get("taskRoleArn"),
+        execution_role_arn=request.get("executionRoleArn"),
+        runtime_platform=request.get("runtimePlatform"),
+        ephemeral_storage=request.get("ephemeralStorage"),
     )
 
 
@@ -109,18 +163,26 @@ def create_service(
     properties = cloudformation_json["Properties"]
     cluster = properties.get("Cluster", "default")
     definition = properties["TaskDefinition"]
+    request = ecs_request(
+        resource_name,
+        "CreateService",
+        properties,
+        cluster=getattr(cluster, "name", cluster),
+        serviceName=properties.get("ServiceName", resource_name),
+        taskDefinition=getattr(definition, "arn", definition),
+    )
     return _ecs(account_id, region_name).create_service(
-        getattr(cluster, "name", cluster),
-        properties.get("ServiceName", resource_name),
-        properties.get("DesiredCount"),
-        task_definition_str=getattr(definition, "arn", definition),
-        load_balancers=ecs_json(properties.get("LoadBalancers")),
-        tags=ecs_tags(properties),
-        launch_type=properties.get("LaunchType"),
-        service_registries=ecs_json(properties.get("ServiceRegistries")),
-        platform_version=properties.get("PlatformVersion"),
-        propagate_tags=properties.get("PropagateTags", "NONE"),
-        network_configuration=ecs_json(properties.get("NetworkConfiguration")),
+        request["cluster"],
+        request["serviceName"],
+        request.get("desiredCount"),
+        task_definition_str=request["taskDefinition"],
+        load_balancers=request.get("loadBalancers"),
+        tags=request.get("tags"),
+        launch_type=request.get("launchType"),
+        service_registries=request.get("serviceRegistries"),
+        platform_version=request.get("platformVersion"),
+        propagate_tags=request.get("propagateTags", "NONE"),
+        network_configuration=request.get("networkConfiguration"),
     )
 
 
