@@ -58,7 +58,9 @@ def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> Non
     hub = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
     (volume,) = hub["volumes"]
     efs = volume["efsVolumeConfiguration"]
-    assert efs["fileSystemId"] == env["AWSSPAWNER_FILE_SYSTEM"]
+    # On a file system of its own, which notebooks cannot reach (below).
+    assert efs["fileSystemId"] == stack.resources["HubDataFileSystem"]
+    assert efs["fileSystemId"] != env["AWSSPAWNER_FILE_SYSTEM"]
     assert efs["transitEncryption"] == "ENABLED"
     (point,) = emulator.client("efs").describe_access_points(
         AccessPointId=efs["authorizationConfig"]["accessPointId"]
@@ -87,20 +89,40 @@ def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> Non
     hub_group, users = groups["HubSecurityGroup"], groups["LoadBalancerSecurityGroup"]
     assert _ingress(ec2, notebooks) == {(8888, hub_group)}
     assert _ingress(ec2, hub_group) == {(8000, users), (8081, notebooks)}
-    assert _ingress(ec2, groups["FileSystemSecurityGroup"]) == {
-        (2049, notebooks),
-        (2049, hub_group),
+    assert _open_ports(ec2, users) == {(80, "0.0.0.0/0")}  # no certificate: no 443
+    assert _ingress(ec2, groups["FileSystemSecurityGroup"]) == {(2049, notebooks)}
+    assert _ingress(ec2, groups["HubDataSecurityGroup"]) == {(2049, hub_group)}
+    efs = emulator.client("efs")
+    for file_system, group in (
+        (env["AWSSPAWNER_FILE_SYSTEM"], groups["FileSystemSecurityGroup"]),
+        (stack.resources["HubDataFileSystem"], groups["HubDataSecurityGroup"]),
+    ):
+        targets = efs.describe_mount_targets(FileSystemId=file_system)["MountTargets"]
+        assert sorted(t["SubnetId"] for t in targets) == sorted(stack.private_subnets)
+        for target in targets:
+            assert efs.describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])[
+                "SecurityGroups"
+            ] == [group]
+
+
+def _open_ports(ec2: Any, group: str) -> set[tuple[int, str]]:
+    (found,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
+    return {
+        (rule["FromPort"], cidr["CidrIp"])
+        for rule in found["IpPermissions"]
+        for cidr in rule.get("IpRanges", [])
     }
-    targets = emulator.client("efs").describe_mount_targets(
-        FileSystemId=env["AWSSPAWNER_FILE_SYSTEM"]
-    )["MountTargets"]
-    assert sorted(t["SubnetId"] for t in targets) == sorted(stack.private_subnets)
 
 
 def test_with_a_certificate_users_are_sent_to_https(emulator: Emulator) -> None:
     acm = emulator.client("acm")
     certificate = acm.request_certificate(DomainName="hub.example.org")["CertificateArn"]
-    stack = deploy(emulator, CertificateArn=certificate)
+    stack = deploy(emulator, CertificateArn=certificate, UsersCidr="198.51.100.0/24")
+    users = stack.resources["LoadBalancerSecurityGroup"]
+    assert _open_ports(emulator.client("ec2"), users) == {
+        (80, "198.51.100.0/24"),
+        (443, "198.51.100.0/24"),
+    }
     assert stack.outputs["HubUrl"].startswith("https://")
     elb = emulator.client("elbv2")
     listeners = elb.describe_listeners(LoadBalancerArn=stack.resources["LoadBalancer"])
@@ -133,8 +155,33 @@ def test_two_hubs_never_share_the_database_and_homes_outlive_the_stack() -> None
     service = resources["HubService"]["Properties"]
     assert service["DesiredCount"] == 1
     assert service["DeploymentConfiguration"] == {"MinimumHealthyPercent": 0, "MaximumPercent": 100}
-    assert resources["FileSystem"]["DeletionPolicy"] == "Retain"
-    assert resources["FileSystem"]["UpdateReplacePolicy"] == "Retain"
+    for file_system in ("FileSystem", "HubDataFileSystem"):
+        assert resources[file_system]["DeletionPolicy"] == "Retain"
+        assert resources[file_system]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_homes_are_mounted_only_with_tls_through_an_access_point() -> None:
+    """EFS's default policy lets any client that reaches a mount target mount the root of the
+    file system, every user's home included; the stack's policy refuses both ways round
+    awsspawner's access points (moto keeps no file system policy: from the template)."""
+    policy = load_template()["Resources"]["FileSystem"]["Properties"]["FileSystemPolicy"]
+    denied = {
+        json.dumps(s["Condition"], sort_keys=True)
+        for s in policy["Statement"]
+        if s["Effect"] == "Deny" and s["Principal"] == {"AWS": "*"}
+    }
+    assert denied == {
+        json.dumps({"Bool": {"aws:SecureTransport": "false"}}),
+        json.dumps({"Null": {"elasticfilesystem:AccessPointArn": "true"}}),
+    }
+    assert not [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+
+
+def test_the_hub_configuration_fits_a_standard_ssm_parameter() -> None:
+    """HubConfigParameter is a standard-tier SecureString in docs/deploy.md: 4 KB at most
+    (AWS refuses a larger value; the emulator does not). A quarter is left for the
+    administrator's authenticator."""
+    assert len((REPO / "deploy" / "jupyterhub_config.py").read_bytes()) <= 3072
 
 
 def test_the_default_images_fit_what_awsspawner_requires() -> None:
