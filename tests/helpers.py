@@ -1,9 +1,17 @@
-"""Small helpers shared by tests that look at processes and servers on this machine."""
+"""Small helpers shared by tests that look at processes and servers on this machine, and
+run the ``awsspawner`` command against the emulator."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import urllib.request
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .emulator.launcher import Emulator
 
 
 def pid_alive(pid: int) -> bool:
@@ -56,3 +64,35 @@ def task_processes(arn: str) -> list[int]:
             continue
         found.append(int(pid))
     return found
+
+
+def command() -> list[str]:
+    """The console script pyproject.toml installs, else the module."""
+    found = shutil.which("awsspawner", path=os.path.dirname(sys.executable))
+    return [found] if found else [sys.executable, "-m", "awsspawner"]
+
+
+def run_awsspawner(
+    emulator: Emulator,
+    argv: list[str],
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Any:
+    """``awsspawner ARGV`` as its own process, reaching AWS through the emulator's proxy
+    (``env``: more variables, as a configuration reads them)."""
+    environment = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": emulator.proxy_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [*command(), *argv],
+        capture_output=True,
+        text=True,
+        env=environment,
+        input=stdin,
+        timeout=120,
+        check=False,
+    )

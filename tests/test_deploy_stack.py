@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,8 @@ from botocore.exceptions import ClientError
 
 from .emulator.cfn_ext import ecs_json
 from .emulator.launcher import Emulator
+from .helpers import run_awsspawner
 from .reference_stack import REPO, deploy, hub_policy, load_template
-from .test_homes_command import run_awsspawner
 
 IAM_DOC = REPO / "docs" / "iam.md"
 
@@ -67,8 +69,8 @@ def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> Non
     )["AccessPoints"]
     assert point["RootDirectory"]["Path"] == "/hub-data/jupyterhub"
     (container,) = hub["containerDefinitions"]
-    # The hub's image gets this project from PyPI by its distribution name.
-    assert {"name": "HUB_PACKAGES", "value": "jupyterhub-awsspawner"} in container["environment"]
+    packages = load_template()["Parameters"]["HubPackages"]["Default"]
+    assert {"name": "HUB_PACKAGES", "value": packages} in container["environment"]
     assert container["secrets"][0]["name"] == "JUPYTERHUB_CONFIG_PY"
     assert container["secrets"][0]["valueFrom"].endswith(":parameter/jupyterhub/config")
     # What the HubEnvironment output tells an administrator is what the hub's container gets.
@@ -154,7 +156,12 @@ def test_two_hubs_never_share_the_database_and_homes_outlive_the_stack() -> None
     resources = load_template()["Resources"]
     service = resources["HubService"]["Properties"]
     assert service["DesiredCount"] == 1
-    assert service["DeploymentConfiguration"] == {"MinimumHealthyPercent": 0, "MaximumPercent": 100}
+    assert service["DeploymentConfiguration"] == {
+        "MinimumHealthyPercent": 0,
+        "MaximumPercent": 100,
+        # A hub that never gets healthy fails the stack instead of being replaced for hours.
+        "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+    }
     for file_system in ("FileSystem", "HubDataFileSystem"):
         assert resources[file_system]["DeletionPolicy"] == "Retain"
         assert resources[file_system]["UpdateReplacePolicy"] == "Retain"
@@ -165,30 +172,107 @@ def test_homes_are_mounted_only_with_tls_through_an_access_point() -> None:
     file system, every user's home included; the stack's policy refuses both ways round
     awsspawner's access points (moto keeps no file system policy: from the template)."""
     policy = load_template()["Resources"]["FileSystem"]["Properties"]["FileSystemPolicy"]
-    denied = {
-        json.dumps(s["Condition"], sort_keys=True)
-        for s in policy["Statement"]
-        if s["Effect"] == "Deny" and s["Principal"] == {"AWS": "*"}
-    }
-    assert denied == {
-        json.dumps({"Bool": {"aws:SecureTransport": "false"}}),
-        json.dumps({"Null": {"elasticfilesystem:AccessPointArn": "true"}}),
-    }
-    assert not [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    everyone = {"AWS": "*"}
+    assert policy["Statement"] == [
+        {
+            "Sid": "OnlyEncryptedConnections",
+            "Effect": "Deny",
+            "Principal": everyone,
+            "Action": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Sid": "OnlyThroughAnAccessPoint",
+            "Effect": "Deny",
+            "Principal": everyone,
+            "Action": [
+                "elasticfilesystem:ClientMount",
+                "elasticfilesystem:ClientWrite",
+                "elasticfilesystem:ClientRootAccess",
+            ],
+            "Condition": {"Null": {"elasticfilesystem:AccessPointArn": "true"}},
+        },
+    ]  # and no Allow: only identities whose own policy allows them mount (IAM auth)
 
 
 def test_the_hub_configuration_fits_a_standard_ssm_parameter() -> None:
     """HubConfigParameter is a standard-tier SecureString in docs/deploy.md: 4 KB at most
-    (AWS refuses a larger value; the emulator does not). A quarter is left for the
+    (AWS refuses a larger value; the emulator does not), with 800 bytes left for the
     administrator's authenticator."""
-    assert len((REPO / "deploy" / "jupyterhub_config.py").read_bytes()) <= 3072
+    assert len((REPO / "deploy" / "jupyterhub_config.py").read_bytes()) <= 4096 - 800
 
 
-def test_the_default_images_fit_what_awsspawner_requires() -> None:
-    """pip would otherwise replace the hub image's JupyterHub at every start."""
+def test_the_defaults_install_this_release_on_its_jupyterhub() -> None:
+    """The hub image's JupyterHub is the major version awsspawner requires (pip would
+    otherwise replace it at every start), and HubPackages asks for this release's major
+    version: jupyterhub-awsspawner 0.x on PyPI is another, older spawner."""
     parameters = load_template()["Parameters"]
-    (required,) = re.findall(r'"jupyterhub>=(\d+)', (REPO / "pyproject.toml").read_text())
+    pyproject = (REPO / "pyproject.toml").read_text()
+    (required,) = re.findall(r'"jupyterhub>=(\d+)', pyproject)
     assert parameters["HubImage"]["Default"] == f"quay.io/jupyterhub/jupyterhub:{required}"
+    (major, minor) = re.findall(r'^version = "(\d+)\.(\d+)', pyproject, flags=re.M)[0]
+    assert parameters["HubPackages"]["Default"] == (
+        f"jupyterhub-awsspawner>={major}.{minor},<{int(major) + 1}"
+    )
+
+
+STAND_IN = """#!/bin/sh
+printf '%s\\n' "$@" > "$RECORD/$(basename "$0").args"
+env > "$RECORD/$(basename "$0").env"
+if [ "$(basename "$0")" = jupyterhub ]; then
+    cp -p "$2" "$RECORD/config.py"
+fi
+"""
+
+
+def _run_hub_command(tmp_path: Path, packages: str, config: str) -> Path:
+    """The hub container's command as ECS runs it (``sh -c``), with stand-ins for ``pip`` and
+    ``jupyterhub`` that record what they were given. The config's path is moved from /tmp to
+    the test's folder; nothing else is changed."""
+    container = load_template()["Resources"]["HubTaskDefinition"]["Properties"][
+        "ContainerDefinitions"
+    ][0]
+    assert container["EntryPoint"] == ["sh", "-c"]
+    (command,) = container["Command"]
+    assert command.count("/tmp/jupyterhub_config.py") == 2
+    command = command.replace("/tmp/jupyterhub_config.py", str(tmp_path / "config.py"))
+    bin_dir, record = tmp_path / "bin", tmp_path / "record"
+    bin_dir.mkdir()
+    record.mkdir()
+    for name in ("pip", "jupyterhub"):
+        (bin_dir / name).write_text(STAND_IN)
+        (bin_dir / name).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "RECORD": str(record),
+        "HUB_PACKAGES": packages,
+        "JUPYTERHUB_CONFIG_PY": config,
+    }
+    done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return record
+
+
+def test_the_hub_container_installs_writes_its_config_and_starts(tmp_path: Path) -> None:
+    config = (REPO / "deploy" / "jupyterhub_config.py").read_text() + "x = '%s \\\\ $HOME'\n"
+    packages = load_template()["Parameters"]["HubPackages"]["Default"]
+    record = _run_hub_command(tmp_path, packages, config)
+    # The requirement reaches pip as one word, its < and > not taken for redirections.
+    assert (record / "pip.args").read_text().split() == ["install", "--no-cache-dir", packages]
+    assert (record / "config.py").read_text() == config  # byte for byte
+    assert stat.S_IMODE((record / "config.py").stat().st_mode) == 0o600
+    # The hub (and what it starts) never sees the configuration in its environment.
+    assert "JUPYTERHUB_CONFIG_PY" not in (record / "jupyterhub.env").read_text()
+    assert (record / "jupyterhub.args").read_text().split() == [
+        "-f",
+        str(tmp_path / "config.py"),
+    ]
+
+
+def test_the_hub_container_skips_pip_without_packages(tmp_path: Path) -> None:
+    record = _run_hub_command(tmp_path, "", "c = get_config()\n")
+    assert not (record / "pip.args").exists()
+    assert (record / "jupyterhub.args").exists()
 
 
 def test_the_doctor_passes_on_the_deployed_stack(emulator: Emulator, tmp_path: Path) -> None:
@@ -224,11 +308,11 @@ def test_the_doctor_passes_on_the_deployed_stack(emulator: Emulator, tmp_path: P
         assert expected in ok, done.stdout
 
 
-def _doc_json_blocks() -> dict[str, list[Any]]:
-    """docs/iam.md's JSON blocks by the heading they follow."""
+def _doc_json_blocks(page: Path = IAM_DOC) -> dict[str, list[Any]]:
+    """A docs page's JSON blocks by the heading they follow."""
     blocks: dict[str, list[Any]] = {}
     heading = ""
-    for part in re.split(r"^```json\n(.*?)^```\n", IAM_DOC.read_text(), flags=re.S | re.M):
+    for part in re.split(r"^```json\n(.*?)^```\n", page.read_text(), flags=re.S | re.M):
         if part.lstrip().startswith(("{", "[")):
             blocks.setdefault(heading, []).append(json.loads(part))
         else:
@@ -259,6 +343,24 @@ def test_the_stack_grants_the_hub_exactly_what_docs_iam_md_lists() -> None:
     documented = sorted(_canonical(s) for s in policy["Statement"] + additions)
     granted = sorted(_canonical(s) for s in hub_policy())
     assert granted == documented
+
+
+def test_storage_md_asks_for_the_same_homes_statements() -> None:
+    """docs/storage.md repeats the EFS statements for its readers: the same as docs/iam.md's."""
+    (additions,) = _doc_json_blocks()["The reference stack's hub role"]
+    by_sid = {s["Sid"]: _canonical(s) for s in additions}
+    repeated = [
+        s
+        for block in _doc_json_blocks(REPO / "docs" / "storage.md").values()
+        for listed in block
+        if isinstance(listed, list)
+        for s in listed
+        if s.get("Sid", "").startswith(("UsersHomes", "TagUsersHomes"))
+    ]
+    homes = {"UsersHomes", "TagUsersHomesAtCreation", "UsersHomesState"}
+    assert {s["Sid"] for s in repeated} == homes
+    for statement in repeated:
+        assert _canonical(statement) == by_sid[statement["Sid"]], statement["Sid"]
 
 
 def test_a_policy_that_differs_from_the_docs_is_seen() -> None:

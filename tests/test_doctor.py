@@ -16,7 +16,7 @@ import pytest
 
 from .conftest import CLUSTER, CONTAINER, FAMILY, fargate_task_definition
 from .emulator.launcher import Emulator
-from .test_homes_command import run_awsspawner
+from .helpers import run_awsspawner
 
 EXECUTION_ROLE = "notebook-execution"
 TASK_ROLE = "notebook-task"

@@ -6,10 +6,6 @@ The ``--from-hub`` path against a real hub is in tests/e2e/test_homes.py."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,7 @@ import pytest
 
 from .conftest import CLUSTER, CONTAINER, FAMILY, make_spawner
 from .emulator.launcher import Emulator
+from .helpers import run_awsspawner
 
 CONFIG = """
 c = get_config()  # noqa: F821
@@ -47,38 +44,6 @@ c.AWSSpawner.profile_list = [
     }},
 ]
 """
-
-
-def command() -> list[str]:
-    """The console script pyproject.toml installs, else the module."""
-    found = shutil.which("awsspawner", path=os.path.dirname(sys.executable))
-    return [found] if found else [sys.executable, "-m", "awsspawner"]
-
-
-def run_awsspawner(
-    emulator: Emulator,
-    argv: list[str],
-    stdin: str | None = None,
-    env: dict[str, str] | None = None,
-) -> Any:
-    """``awsspawner ARGV`` as its own process, reaching AWS through the emulator's proxy
-    (``env``: more variables, as a configuration reads them)."""
-    environment = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": emulator.proxy_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [*command(), *argv],
-        capture_output=True,
-        text=True,
-        env=environment,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
 
 
 def run(emulator: Emulator, config: Path, *args: str, stdin: str | None = None) -> Any:
