@@ -85,11 +85,14 @@ def resolve(value: Any, names: dict[str, str]) -> Any:
     return {key: resolve(item, names) for key, item in value.items()}
 
 
-def hub_policy(template: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The hub role's statements, resolved with docs/iam.md's example names."""
+def hub_policy(
+    template: dict[str, Any] | None = None, names: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The hub role's statements, resolved with ``names`` (docs/iam.md's example names by
+    default; :meth:`Deployed.names` for a deployed stack's own)."""
     role = (template or load_template())["Resources"]["HubTaskRole"]["Properties"]
     (policy,) = role["Policies"]
-    return list(resolve(policy["PolicyDocument"]["Statement"], DOCS_NAMES))
+    return list(resolve(policy["PolicyDocument"]["Statement"], names or DOCS_NAMES))
 
 
 # ---------------------------------------------------------------------------- deploying
@@ -103,6 +106,31 @@ class Deployed:
     private_subnets: list[str]
     #: Physical id of each resource, by its logical id in the template.
     resources: dict[str, str]
+
+    def names(self, region: str, account: str) -> dict[str, str]:
+        """The values of the references the hub role's policy makes, in this stack."""
+        env = self.environment
+        cluster = env["AWSSPAWNER_CLUSTER"]
+
+        def role(name: str) -> str:
+            return f"arn:aws:iam::{account}:role/{self.resources[name]}"
+
+        return {
+            "AWS::Partition": "aws",
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::StackName": self.name,
+            "Cluster": cluster,
+            "Cluster.Arn": f"arn:aws:ecs:{region}:{account}:cluster/{cluster}",
+            "HubId": env["AWSSPAWNER_HUB_ID"],
+            "NotebookTaskRole.Arn": role("NotebookTaskRole"),
+            "TaskExecutionRole.Arn": role("TaskExecutionRole"),
+            "FileSystem.Arn": (
+                f"arn:aws:elasticfilesystem:{region}:{account}:file-system/"
+                + env["AWSSPAWNER_FILE_SYSTEM"]
+            ),
+            "TokenBucket.Arn": f"arn:aws:s3:::{env['AWSSPAWNER_TOKEN_BUCKET']}",
+        }
 
     @property
     def environment(self) -> dict[str, str]:

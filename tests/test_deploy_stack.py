@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from .emulator.cfn_ext import ecs_json
 from .emulator.launcher import Emulator
 from .helpers import run_awsspawner
+from .iam_policy import Call, allows, denied
 from .reference_stack import REPO, deploy, hub_policy, load_template
 
 IAM_DOC = REPO / "docs" / "iam.md"
@@ -375,6 +376,47 @@ def test_a_policy_that_differs_from_the_docs_is_seen() -> None:
     statements[0]["Action"].remove("ecs:StartTask")
     del statements[0]["Condition"]
     assert sorted(_canonical(s) for s in hub_policy(template)) != documented
+
+
+def test_the_hub_role_allows_its_calls_and_refuses_their_neighbours() -> None:
+    """tests/iam_policy.py's evaluation of the stack's hub role (docs/iam.md's names): what
+    the hub sends is allowed; the same call one step outside what it needs is not. The e2e
+    layer evaluates every call a real hub made (tests/e2e/test_deploy.py)."""
+    policy = hub_policy()
+    ecs = "arn:aws:ecs:eu-west-1:123456789012"
+    cluster = {"ecs:cluster": f"{ecs}:cluster/notebooks"}
+    other_cluster = {"ecs:cluster": f"{ecs}:cluster/batch"}
+    home = "arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/fs-0123456789abcdef0"
+    tokens = "arn:aws:s3:::my-hub-tokens"
+    ours, theirs = (
+        {"aws:RequestTag/awsspawner:hub": "jupyterhub"},
+        {"aws:RequestTag/awsspawner:hub": "other"},
+    )
+    allowed = [
+        Call("ecs:RunTask", f"{ecs}:task-definition/jupyter-notebook-home-0a1b2c3d4e5f:3", cluster),
+        Call("ecs:StopTask", f"{ecs}:task/notebooks/0123abcd", cluster),
+        Call("ecs:ListTasks", "*", cluster),
+        Call("ecs:TagResource", f"{ecs}:task/notebooks/x", {"ecs:CreateAction": "RunTask"}),
+        Call("elasticfilesystem:CreateAccessPoint", home, ours),
+        Call("s3:PutObject", f"{tokens}/jupyterhub-tokens/jupyterhub/alice.env"),
+        Call("s3:ListBucket", tokens, {"s3:prefix": "jupyterhub-tokens/jupyterhub/"}),
+    ]
+    refused = [
+        Call("ecs:RunTask", f"{ecs}:task-definition/batch-job:1", cluster),
+        Call("ecs:RunTask", f"{ecs}:task-definition/jupyter-notebook:1", other_cluster),
+        Call("ecs:StopTask", f"{ecs}:task/batch/0123abcd", other_cluster),
+        Call("ecs:ListTasks", "*", other_cluster),
+        Call("ecs:TagResource", f"{ecs}:task/notebooks/x"),  # tagging an existing task
+        Call("elasticfilesystem:CreateAccessPoint", home, theirs),
+        Call("s3:PutObject", f"{tokens}/elsewhere/alice.env"),
+        Call("s3:ListBucket", tokens, {"s3:prefix": ""}),
+        Call("iam:PassRole", "arn:aws:iam::123456789012:role/admin",
+             {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
+    ]  # fmt: skip
+    assert denied(policy, allowed) == []
+    assert denied(policy, refused) == refused
+    with pytest.raises(ValueError, match="NumericLessThan"):
+        allows([{**policy[0], "Condition": {"NumericLessThan": {"x": "1"}}}], allowed[0])
 
 
 def test_ecs_json_spells_keys_as_ecs_does() -> None:

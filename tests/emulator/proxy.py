@@ -10,8 +10,10 @@ carried. Control API:
 
 * ``GET  /_proxy/stats``: ``{"calls": {op: n}, "ids": {op: [n, ...]}, "faults": {op: {kind: n}}}``
 * ``GET  /_proxy/bodies``: ``{op: [body, ...]}``, the last 2000 request bodies (as sent) of
-  the operations that carry what a leak test looks for (RunTask, RegisterTaskDefinition), and
-  the query strings of EFS DescribeAccessPoints (a listing has no AccessPointId)
+  the operations that carry what a leak test looks for (RunTask, RegisterTaskDefinition) or
+  what an IAM policy decides on (StopTask, DescribeTasks, ListTasks, CreateAccessPoint), the
+  query strings of EFS DescribeAccessPoints (a listing has no AccessPointId), and the path and
+  query of S3 PutObject, DeleteObject and ListObjectsV2
 * ``POST /_proxy/reset``: zero the counters and remove every fault rule
 * ``POST /_proxy/faults``: ``{"seed": 7, "rules": [{"operation": "ecs:RunTask" | "ecs:*" | "*",
   "kind": KIND, "rate": 0.3, "delay": 1.0}]}``
@@ -45,9 +47,20 @@ _JSON_SERVICES = {"AmazonEC2ContainerServiceV20141113": "ecs", "AmazonSSM": "ssm
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _ID_LISTS = {"ecs:DescribeTasks": "tasks", "ecs:DescribeContainerInstances": "containerInstances"}
 #: Operations whose request bodies are kept for leak tests (GET /_proxy/bodies).
-RECORDED_BODIES = frozenset({"ecs:RunTask", "ecs:RegisterTaskDefinition"})
+RECORDED_BODIES = frozenset(
+    {
+        "ecs:RunTask",
+        "ecs:RegisterTaskDefinition",
+        "ecs:StopTask",
+        "ecs:DescribeTasks",
+        "ecs:ListTasks",
+        "efs:CreateAccessPoint",
+    }
+)
 #: REST operations whose query string is recorded as their "body" (what they asked for).
 RECORDED_QUERIES = frozenset({"efs:DescribeAccessPoints"})
+#: S3 operations whose path and query are recorded (the bucket and key, or the listing).
+RECORDED_PATHS = frozenset({"s3:PutObject", "s3:DeleteObject", "s3:ListObjectsV2"})
 HTML_ERROR_PAGE = (
     "<!doctype html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway"
     "</h1><p>The upstream server sent an invalid response.</p></body></html>"
@@ -232,6 +245,8 @@ class Proxy:
             self.stats.bodies[operation].append(body.decode("utf-8", "replace"))
         if operation in RECORDED_QUERIES:
             self.stats.bodies[operation].append(request.query_string)
+        if operation in RECORDED_PATHS:
+            self.stats.bodies[operation].append(request.path_qs)
         if operation in _ID_LISTS and payload is not None:
             self.stats.ids[operation].append(len(payload.get(_ID_LISTS[operation]) or []))
         rule = self._fault_for(operation)
