@@ -15,8 +15,9 @@ built resource would prove nothing to the doctor that is run against it:
 * ``AWS::ServiceDiscovery::PrivateDnsNamespace`` / ``Service`` are not built at all (moto warns
   and skips them, so ``!GetAtt HubDiscovery.Arn`` would fail).
 
-Each handler here builds the resource through moto's own backend with every property the
-template gives, after checking the ECS request those properties stand for as strict mode checks
+Each handler here builds the resource through moto's own backend with every property moto's
+model can keep (a service's deployment configuration and health check grace period it
+cannot; tests read those from the template), after checking the ECS request those properties stand for as strict mode checks
 requests (botocore's input shape, ECS's rules). What CloudFormation itself checks (the resource
 specification) is cfn-lint's job in CI, not the emulator's.
 """
