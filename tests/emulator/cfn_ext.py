@@ -17,9 +17,10 @@ built resource would prove nothing to the doctor that is run against it:
 
 Each handler here builds the resource through moto's own backend with every property moto's
 model can keep (a service's deployment configuration and health check grace period it
-cannot; tests read those from the template), after checking the ECS request those properties stand for as strict mode checks
-requests (botocore's input shape, ECS's rules). What CloudFormation itself checks (the resource
-specification) is cfn-lint's job in CI, not the emulator's.
+cannot; tests read those from the template), after checking the ECS request those
+properties stand for as strict mode checks requests (botocore's input shape, ECS's rules).
+What CloudFormation itself checks (the resource specification) is cfn-lint's job in CI, not
+the emulator's.
 """
 
 from __future__ import annotations
