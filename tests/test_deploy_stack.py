@@ -249,17 +249,23 @@ def _run_hub_command(tmp_path: Path, packages: str, config: str) -> Path:
         "HUB_PACKAGES": packages,
         "JUPYTERHUB_CONFIG_PY": config,
     }
-    done = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True)
+    # A file that the requirement "oauthenticator[googlegroups]" would match as a pattern.
+    (tmp_path / "oauthenticatorg").touch()
+    done = subprocess.run(
+        ["sh", "-c", command], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     return record
 
 
 def test_the_hub_container_installs_writes_its_config_and_starts(tmp_path: Path) -> None:
     config = (REPO / "deploy" / "jupyterhub_config.py").read_text() + "x = '%s \\\\ $HOME'\n"
-    packages = load_template()["Parameters"]["HubPackages"]["Default"]
-    record = _run_hub_command(tmp_path, packages, config)
-    # The requirement reaches pip as one word, its < and > not taken for redirections.
-    assert (record / "pip.args").read_text().split() == ["install", "--no-cache-dir", packages]
+    default = load_template()["Parameters"]["HubPackages"]["Default"]
+    extra = "oauthenticator[googlegroups]"
+    record = _run_hub_command(tmp_path, f"{default} {extra}", config)
+    # Each requirement reaches pip as one word: < and > no redirections, [ ] no pattern.
+    args = (record / "pip.args").read_text().split()
+    assert args == ["install", "--no-cache-dir", default, extra]
     assert (record / "config.py").read_text() == config  # byte for byte
     assert stat.S_IMODE((record / "config.py").stat().st_mode) == 0o600
     # The hub (and what it starts) never sees the configuration in its environment.
@@ -417,6 +423,27 @@ def test_the_hub_role_allows_its_calls_and_refuses_their_neighbours() -> None:
     assert denied(policy, refused) == refused
     with pytest.raises(ValueError, match="NumericLessThan"):
         allows([{**policy[0], "Condition": {"NumericLessThan": {"x": "1"}}}], allowed[0])
+
+
+def test_the_iam_evaluation_follows_iams_rules() -> None:
+    def allow(**statement: Any) -> list[dict[str, Any]]:
+        return [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", **statement}]
+
+    get = Call("s3:GetObject", "arn:aws:s3:::bucket/a[1]/b")
+    assert allows(allow(Resource="arn:aws:s3:::bucket/a[1]/*"), get)  # [ ] are no class
+    assert not allows(allow(Resource="arn:aws:s3:::bucket/a1/*"), get)
+    # In an ARN a * stays within its part: it never spans the region's or account's colon.
+    task = Call("ecs:StopTask", "arn:aws:ecs:eu-west-1:123456789012:task/c/1")
+    assert not allows(allow(Action="ecs:StopTask", Resource="arn:aws:ecs:*/c/1"), task)
+    assert allows(allow(Action="ECS:stoptask", Resource="arn:aws:ecs:*:*:task/c/*"), task)
+    # Condition keys are case-blind; a key the call lacks fails its condition; Deny wins.
+    tagged = Call("s3:GetObject", "*", {"aws:RequestTag/Team": "a"})
+    assert allows(allow(Condition={"StringEquals": {"AWS:requesttag/team": "a"}}), tagged)
+    assert not allows(allow(Condition={"StringEquals": {"s3:prefix": "a"}}), tagged)
+    deny = {"Effect": "Deny", "Action": "*", "Resource": "*"}
+    assert not allows([*allow(), deny], tagged)
+    with pytest.raises(ValueError, match="NotResource"):
+        allows([{"Effect": "Allow", "Action": "*", "NotResource": "x"}], get)
 
 
 def test_ecs_json_spells_keys_as_ecs_does() -> None:

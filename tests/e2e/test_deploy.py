@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote
 import aiohttp
 from demo.stack import HARNESS_SCOPES, HubStack, find_configurable_http_proxy
 
+from ..helpers import task_environment
 from ..iam_policy import Call, denied
 from ..reference_stack import HUB_CONFIG, Deployed, deploy, hub_policy
 from .conftest import stop_and_check
@@ -55,7 +56,9 @@ class DeployedHubStack(HubStack):
             f"c.JupyterHub.bind_url = 'http://127.0.0.1:{self.port}'",
             f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{self.hub_api_port}'",
             f"c.JupyterHub.hub_connect_url = 'http://127.0.0.1:{self.hub_api_port}'",
-            f"c.Spawner.hub_connect_url = 'http://127.0.0.1:{self.hub_api_port}'",
+            # Another name for the same address: which of the two a server got shows which
+            # setting reached it (the Cloud Map name's place).
+            f"c.Spawner.hub_connect_url = 'http://localhost:{self.hub_api_port}'",
             f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{self.proxy_api_port}'",
             f"c.ConfigurableHTTPProxy.command = [{find_configurable_http_proxy()!r}]",
             "# The hub-data access point's folder.",
@@ -99,43 +102,55 @@ def hub_calls(stack: DeployedHubStack) -> list[Call]:
     keys the stack's policy conditions on. A call of a kind not decoded here is checked on
     resource "*" without context, which a resource-limited statement does not allow: a new
     kind of call cannot pass unseen."""
-    assert stack.deployed is not None
-    env = stack.deployed.environment
-    region, cluster = "us-east-1", env["AWSSPAWNER_CLUSTER"]
+    region = "us-east-1"
     ecs = f"arn:aws:ecs:{region}:{ACCOUNT}"
-    in_cluster = {"ecs:cluster": f"{ecs}:cluster/{cluster}"}
-    bodies = {op: stack.emulator.request_bodies(op) for op in stack.emulator.stats()["calls"]}
+    counts = stack.emulator.stats()["calls"]
+    bodies = {op: stack.emulator.request_bodies(op) for op in counts}
+    for operation, recorded in bodies.items():  # the proxy keeps the last 2,000 of each
+        assert not recorded or len(recorded) == counts[operation], operation
+    passed = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    ecs_client = stack.emulator.client("ecs")
     calls: list[Call] = []
 
-    def task_arn(ref: str) -> str:
+    def cluster_arn(body: dict) -> str:
+        named = body.get("cluster", "default")
+        return named if named.startswith("arn:") else f"{ecs}:cluster/{named}"
+
+    def task_arn(body: dict, ref: str) -> str:
+        cluster = cluster_arn(body).rpartition("/")[2]
         return ref if ref.startswith("arn:") else f"{ecs}:task/{cluster}/{ref}"
 
     for body in map(json.loads, bodies.pop("ecs:RunTask", [])):
-        definition = body["taskDefinition"]
-        if not definition.startswith("arn:"):
-            definition = f"{ecs}:task-definition/{definition}"
-        calls.append(Call("ecs:RunTask", definition, in_cluster))
+        in_cluster = {"ecs:cluster": cluster_arn(body)}
+        definition = ecs_client.describe_task_definition(taskDefinition=body["taskDefinition"])
+        revision = definition["taskDefinition"]
+        calls.append(Call("ecs:RunTask", revision["taskDefinitionArn"], in_cluster))
         if body.get("tags"):
-            calls.append(Call("ecs:TagResource", task_arn("new"), {"ecs:CreateAction": "RunTask"}))
+            created = {"ecs:CreateAction": "RunTask"}
+            calls.append(Call("ecs:TagResource", task_arn(body, "new"), created))
+        # The roles the task will run with: the revision's, or the overrides' instead.
+        overrides = body.get("overrides", {})
+        for key in ("taskRoleArn", "executionRoleArn"):
+            role = overrides.get(key) or revision.get(key)
+            if role:
+                calls.append(Call("iam:PassRole", role, passed))
     for body in map(json.loads, bodies.pop("ecs:RegisterTaskDefinition", [])):
         calls.append(Call("ecs:RegisterTaskDefinition", "*"))
         if body.get("tags"):
-            revision = f"{ecs}:task-definition/{body['family']}:1"
+            revision_arn = f"{ecs}:task-definition/{body['family']}:1"
             created = {"ecs:CreateAction": "RegisterTaskDefinition"}
-            calls.append(Call("ecs:TagResource", revision, created))
+            calls.append(Call("ecs:TagResource", revision_arn, created))
         for role in (body.get("taskRoleArn"), body.get("executionRoleArn")):
             if role:
-                passed = {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
                 calls.append(Call("iam:PassRole", role, passed))
     for body in map(json.loads, bodies.pop("ecs:StopTask", [])):
-        calls.append(Call("ecs:StopTask", task_arn(body["task"]), in_cluster))
+        in_cluster = {"ecs:cluster": cluster_arn(body)}
+        calls.append(Call("ecs:StopTask", task_arn(body, body["task"]), in_cluster))
     for body in map(json.loads, bodies.pop("ecs:DescribeTasks", [])):
-        calls += [Call("ecs:DescribeTasks", task_arn(t), in_cluster) for t in body["tasks"]]
+        in_cluster = {"ecs:cluster": cluster_arn(body)}
+        calls += [Call("ecs:DescribeTasks", task_arn(body, t), in_cluster) for t in body["tasks"]]
     for body in map(json.loads, bodies.pop("ecs:ListTasks", [])):
-        listed = body.get("cluster", "default")
-        if not listed.startswith("arn:"):
-            listed = f"{ecs}:cluster/{listed}"
-        calls.append(Call("ecs:ListTasks", "*", {"ecs:cluster": listed}))
+        calls.append(Call("ecs:ListTasks", "*", {"ecs:cluster": cluster_arn(body)}))
     efs = f"arn:aws:elasticfilesystem:{region}:{ACCOUNT}"
     for body in map(json.loads, bodies.pop("efs:CreateAccessPoint", [])):
         file_system = f"{efs}:file-system/{body['FileSystemId']}"
@@ -208,6 +223,11 @@ async def test_a_user_reaches_jupyterlab_through_the_deployed_stack() -> None:
         bucket = env["AWSSPAWNER_TOKEN_BUCKET"]
         assert token_file["value"].startswith(f"arn:aws:s3:::{bucket}/jupyterhub-tokens/")
         assert "JUPYTERHUB_API_TOKEN" not in json.dumps(run_task)
+
+        # The server reaches the hub's API by the Spawner's URL (the Cloud Map name on AWS).
+        environment = task_environment(task["taskArn"])
+        api = f"http://localhost:{stack.hub_api_port}/hub/api"
+        assert environment["JUPYTERHUB_API_URL"] == api
 
         # A user logs in at the hub and lands in JupyterLab, served from the task.
         status, url = await hub.log_in_and_open(user, server_path(user) + "lab")
