@@ -27,12 +27,12 @@ IAM_DOC = REPO / "docs" / "iam.md"
 
 
 def _ingress(ec2: Any, group: str) -> set[tuple[int, str]]:
-    """(port, source security group) of each inbound rule of ``group``."""
+    """(port, source) of each inbound rule of ``group``: a security group or a CIDR."""
     (found,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
     return {
-        (rule["FromPort"], pair["GroupId"])
+        (rule["FromPort"], source.get("GroupId") or source["CidrIp"])
         for rule in found["IpPermissions"]
-        for pair in rule.get("UserIdGroupPairs", [])
+        for source in rule.get("UserIdGroupPairs", []) + rule.get("IpRanges", [])
     }
 
 
@@ -92,7 +92,7 @@ def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> Non
     hub_group, users = groups["HubSecurityGroup"], groups["LoadBalancerSecurityGroup"]
     assert _ingress(ec2, notebooks) == {(8888, hub_group)}
     assert _ingress(ec2, hub_group) == {(8000, users), (8081, notebooks)}
-    assert _open_ports(ec2, users) == {(80, "0.0.0.0/0")}  # no certificate: no 443
+    assert _ingress(ec2, users) == {(80, "0.0.0.0/0")}  # no certificate: no 443
     assert _ingress(ec2, groups["FileSystemSecurityGroup"]) == {(2049, notebooks)}
     assert _ingress(ec2, groups["HubDataSecurityGroup"]) == {(2049, hub_group)}
     efs = emulator.client("efs")
@@ -108,21 +108,12 @@ def test_the_stack_deploys_with_what_awsspawner_needs(emulator: Emulator) -> Non
             ] == [group]
 
 
-def _open_ports(ec2: Any, group: str) -> set[tuple[int, str]]:
-    (found,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
-    return {
-        (rule["FromPort"], cidr["CidrIp"])
-        for rule in found["IpPermissions"]
-        for cidr in rule.get("IpRanges", [])
-    }
-
-
 def test_with_a_certificate_users_are_sent_to_https(emulator: Emulator) -> None:
     acm = emulator.client("acm")
     certificate = acm.request_certificate(DomainName="hub.example.org")["CertificateArn"]
     stack = deploy(emulator, CertificateArn=certificate, UsersCidr="198.51.100.0/24")
     users = stack.resources["LoadBalancerSecurityGroup"]
-    assert _open_ports(emulator.client("ec2"), users) == {
+    assert _ingress(emulator.client("ec2"), users) == {
         (80, "198.51.100.0/24"),
         (443, "198.51.100.0/24"),
     }

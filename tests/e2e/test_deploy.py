@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote
 import aiohttp
 from demo.stack import HARNESS_SCOPES, HubStack, find_configurable_http_proxy
 
+from ..emulator.launcher import REGION
 from ..helpers import task_environment
 from ..iam_policy import Call, denied
 from ..reference_stack import HUB_CONFIG, Deployed, deploy, hub_policy
@@ -102,8 +103,7 @@ def hub_calls(stack: DeployedHubStack) -> list[Call]:
     keys the stack's policy conditions on. A call of a kind not decoded here is checked on
     resource "*" without context, which a resource-limited statement does not allow: a new
     kind of call cannot pass unseen."""
-    region = "us-east-1"
-    ecs = f"arn:aws:ecs:{region}:{ACCOUNT}"
+    ecs = f"arn:aws:ecs:{REGION}:{ACCOUNT}"
     counts = stack.emulator.stats()["calls"]
     bodies = {op: stack.emulator.request_bodies(op) for op in counts}
     for operation, recorded in bodies.items():  # the proxy keeps the last 2,000 of each
@@ -151,7 +151,7 @@ def hub_calls(stack: DeployedHubStack) -> list[Call]:
         calls += [Call("ecs:DescribeTasks", task_arn(body, t), in_cluster) for t in body["tasks"]]
     for body in map(json.loads, bodies.pop("ecs:ListTasks", [])):
         calls.append(Call("ecs:ListTasks", "*", {"ecs:cluster": cluster_arn(body)}))
-    efs = f"arn:aws:elasticfilesystem:{region}:{ACCOUNT}"
+    efs = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}"
     for body in map(json.loads, bodies.pop("efs:CreateAccessPoint", [])):
         file_system = f"{efs}:file-system/{body['FileSystemId']}"
         tagged = {f"aws:RequestTag/{t['Key']}": t["Value"] for t in body.get("Tags", [])}
@@ -196,7 +196,7 @@ async def test_a_user_reaches_jupyterlab_through_the_deployed_stack() -> None:
         assert task["capacityProviderName"] == "FARGATE_SPOT"
         family = env["AWSSPAWNER_TASK_DEFINITION_FAMILY"]
         assert task["taskDefinitionArn"].startswith(
-            f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{family}"
+            f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}"
         )
         ecs = stack.emulator.client("ecs")
         definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
@@ -248,7 +248,7 @@ async def test_a_user_reaches_jupyterlab_through_the_deployed_stack() -> None:
 
         # Every call the hub and its reaper made, on the resources and with the context IAM
         # would see, is allowed by the stack's hub role (resolved with this stack's names).
-        policy = hub_policy(names=stack.deployed.names("us-east-1", ACCOUNT))
+        policy = hub_policy(names=stack.deployed.names(REGION, ACCOUNT))
         calls = hub_calls(stack)
         made = {call.action for call in calls}
         assert {"ecs:RunTask", "ecs:StopTask", "s3:ListBucket"} <= made, made  # List: the reaper

@@ -25,7 +25,9 @@ the emulator's.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any, ClassVar
 
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
 from moto.core.common_models import CloudFormationModel
@@ -188,31 +190,27 @@ def create_service(
     )
 
 
-def file_system_attribute(self: Any, attribute_name: str) -> str:
-    if attribute_name == "Arn":
-        return str(self.file_system_arn)
-    if attribute_name == "FileSystemId":
-        return str(self.file_system_id)
-    raise UnformattedGetAttTemplateException()
+def cfn_attributes(getters: dict[str, Callable[[Any], Any]]) -> Callable[[Any, str], str]:
+    """A ``get_cfn_attribute`` answering ``Fn::GetAtt`` for the names in ``getters``."""
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> str:
+        if attribute_name not in getters:
+            raise UnformattedGetAttTemplateException()
+        return str(getters[attribute_name](self))
+
+    return get_cfn_attribute
 
 
-def access_point_attribute(self: Any, attribute_name: str) -> str:
-    if attribute_name == "Arn":
-        return str(self.access_point_arn)
-    if attribute_name == "AccessPointId":
-        return str(self.access_point_id)
-    raise UnformattedGetAttTemplateException()
+class CloudMapResource:
+    """What the two Cloud Map resources share: a moto model (``self.model``), its id as the
+    physical id (CloudFormation's ``Ref``), and the ``Fn::GetAtt`` names of ``GETTERS``.
+    A mixin, not a CloudFormationModel: moto registers every direct subclass of that by its
+    ``cloudformation_type``, which this has none of."""
 
+    GETTERS: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
-class PrivateDnsNamespace(CloudFormationModel):
-    """``AWS::ServiceDiscovery::PrivateDnsNamespace`` through moto's Cloud Map backend."""
-
-    def __init__(self, namespace: Any) -> None:
-        self.namespace = namespace
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ServiceDiscovery::PrivateDnsNamespace"
+    def __init__(self, model: Any) -> None:
+        self.model = model
 
     @staticmethod
     def cloudformation_name_type() -> str:
@@ -220,7 +218,28 @@ class PrivateDnsNamespace(CloudFormationModel):
 
     @property
     def physical_resource_id(self) -> str:
-        return str(self.namespace.id)
+        return str(self.model.id)
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.GETTERS
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return cfn_attributes(self.GETTERS)(self, attribute_name)
+
+
+class PrivateDnsNamespace(CloudMapResource, CloudFormationModel):
+    """``AWS::ServiceDiscovery::PrivateDnsNamespace`` through moto's Cloud Map backend."""
+
+    GETTERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "Id": attrgetter("model.id"),
+        "Arn": attrgetter("model.arn"),
+        "HostedZoneId": lambda self: self.model.dns_properties["HostedZoneId"],
+    }
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::ServiceDiscovery::PrivateDnsNamespace"
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
@@ -240,37 +259,19 @@ class PrivateDnsNamespace(CloudFormationModel):
         namespace_id = backend.get_operation(operation).targets["NAMESPACE"]
         return cls(backend.namespaces[namespace_id])
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("Id", "Arn", "HostedZoneId")
 
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Id":
-            return str(self.namespace.id)
-        if attribute_name == "Arn":
-            return str(self.namespace.arn)
-        if attribute_name == "HostedZoneId":
-            return str(self.namespace.dns_properties["HostedZoneId"])
-        raise UnformattedGetAttTemplateException()
-
-
-class DiscoveryService(CloudFormationModel):
+class DiscoveryService(CloudMapResource, CloudFormationModel):
     """``AWS::ServiceDiscovery::Service`` through moto's Cloud Map backend."""
 
-    def __init__(self, service: Any) -> None:
-        self.service = service
+    GETTERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "Id": attrgetter("model.id"),
+        "Arn": attrgetter("model.arn"),
+        "Name": attrgetter("model.name"),
+    }
 
     @staticmethod
     def cloudformation_type() -> str:
         return "AWS::ServiceDiscovery::Service"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return str(self.service.id)
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
@@ -292,27 +293,18 @@ class DiscoveryService(CloudFormationModel):
         )
         return cls(service)
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("Id", "Arn", "Name")
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Id":
-            return str(self.service.id)
-        if attribute_name == "Arn":
-            return str(self.service.arn)
-        if attribute_name == "Name":
-            return str(self.service.name)
-        raise UnformattedGetAttTemplateException()
-
 
 def install() -> None:
     """Patch moto's CloudFormation handlers (idempotent; before the first stack is parsed)."""
     ecs_models.Cluster.create_from_cloudformation_json = classmethod(create_cluster)
     ecs_models.TaskDefinition.create_from_cloudformation_json = classmethod(create_task_definition)
     ecs_models.Service.create_from_cloudformation_json = classmethod(create_service)
-    efs_models.FileSystem.get_cfn_attribute = file_system_attribute
-    efs_models.AccessPoint.get_cfn_attribute = access_point_attribute
+    efs_models.FileSystem.get_cfn_attribute = cfn_attributes(
+        {"Arn": attrgetter("file_system_arn"), "FileSystemId": attrgetter("file_system_id")}
+    )
+    efs_models.AccessPoint.get_cfn_attribute = cfn_attributes(
+        {"Arn": attrgetter("access_point_arn"), "AccessPointId": attrgetter("access_point_id")}
+    )
     efs_models.AccessPoint.physical_resource_id = property(lambda self: self.access_point_id)
     # The two Cloud Map classes above registered themselves by subclassing CloudFormationModel;
     # moto's type map is cached at its first use, which must come after this import.
